@@ -1,0 +1,207 @@
+//! Every server option, with the defaults that make `securevox serve` work with no file.
+//!
+//! The binary layers these defaults, an optional TOML file, `SECUREVOX_*` environment variables
+//! and command-line flags. A key `section.name` is the variable `SECUREVOX_SECTION_NAME`; lists
+//! are comma-separated in the environment.
+
+use ipnet::IpNet;
+use securevox_domain::{Limits, RegistrationMode};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address and port of the HTTP / Socket.IO listener.
+    pub listen: String,
+    /// Directory for the SQLite database, generated secrets and stored files.
+    pub data_dir: PathBuf,
+    /// `postgres://…` to use PostgreSQL; empty means SQLite at `<data_dir>/securevox.db`.
+    pub database_url: String,
+    /// Public base URL (e.g. `https://chat.example.org`), used in invite links. Empty: taken
+    /// from the request's Host header.
+    pub public_url: String,
+    /// `text` or `json`.
+    pub log_format: LogFormat,
+    /// A `tracing` filter such as `info` or `securevox=debug,info`.
+    pub log_level: String,
+    /// Reverse proxies (IP or CIDR) whose `X-Forwarded-For` / `X-Forwarded-Proto` are believed.
+    pub trusted_proxies: Vec<String>,
+    /// Origins allowed by CORS for browser clients served elsewhere; empty = same origin only.
+    pub cors_origins: Vec<String>,
+    /// Largest request body accepted by the JSON API, in bytes.
+    pub max_body_bytes: u64,
+    pub auth: AuthConfig,
+    pub rate_limits: RateLimitConfig,
+    pub limits: Limits,
+    pub capacity: CapacityConfig,
+    pub retention: RetentionConfig,
+    pub metrics: MetricsConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "0.0.0.0:8080".into(),
+            data_dir: PathBuf::from("./data"),
+            database_url: String::new(),
+            public_url: String::new(),
+            log_format: LogFormat::Text,
+            log_level: "info".into(),
+            trusted_proxies: Vec::new(),
+            cors_origins: Vec::new(),
+            max_body_bytes: 1024 * 1024,
+            auth: AuthConfig::default(),
+            rate_limits: RateLimitConfig::default(),
+            limits: Limits::default(),
+            capacity: CapacityConfig::default(),
+            retention: RetentionConfig::default(),
+            metrics: MetricsConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// The database URL in effect: the configured one, or SQLite under the data directory.
+    pub fn effective_database_url(&self) -> String {
+        if self.database_url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("securevox.db").display())
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// Parses `trusted_proxies`; a bare address means that one host.
+    pub fn trusted_proxy_nets(&self) -> Result<Vec<IpNet>, String> {
+        self.trusted_proxies
+            .iter()
+            .map(|raw| {
+                raw.parse::<IpNet>()
+                    .or_else(|_| raw.parse::<IpAddr>().map(IpNet::from))
+                    .map_err(|_| format!("trusted_proxies: {raw:?} is not an IP address or CIDR"))
+            })
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// Lifetime of access tokens (JWT), seconds.
+    pub access_token_ttl_s: u64,
+    /// Lifetime of a refresh token since its last use, seconds.
+    pub refresh_token_ttl_s: u64,
+    /// Minimum password length in characters.
+    pub min_password_length: usize,
+    /// `invite` (default), `open` or `closed`. An admin's change at run time takes precedence.
+    pub registration: RegistrationMode,
+    /// Secret that signs access tokens. Empty: generated on first start and kept in
+    /// `<data_dir>/secrets/jwt.key` (mode 0600). Set it (same value) on every node of a cluster.
+    pub jwt_secret: Secret,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_s: 15 * 60,
+            refresh_token_ttl_s: 30 * 24 * 3600,
+            min_password_length: 8,
+            registration: RegistrationMode::Invite,
+            jwt_secret: Secret::default(),
+        }
+    }
+}
+
+/// Per-client-IP rate limits. 0 turns a limit off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RateLimitConfig {
+    pub login_per_minute: u32,
+    pub register_per_minute: u32,
+    /// Sustained API requests per second.
+    pub api_per_second: u32,
+    /// Requests allowed in a burst above the sustained rate.
+    pub api_burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self { login_per_minute: 5, register_per_minute: 2, api_per_second: 10, api_burst: 20 }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CapacityConfig {
+    /// Disk use of the data directory's volume above which clean-up is due (percent).
+    pub disk_threshold_percent: u8,
+    /// System memory use above which clean-up is due (percent).
+    pub memory_threshold_percent: u8,
+    /// A user seen within this many seconds counts as active.
+    pub active_window_s: u64,
+    /// How often the server checks capacity and logs warnings, seconds.
+    pub check_interval_s: u64,
+}
+
+impl Default for CapacityConfig {
+    fn default() -> Self {
+        Self {
+            disk_threshold_percent: 80,
+            memory_threshold_percent: 85,
+            active_window_s: 300,
+            check_interval_s: 300,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Expired or revoked sessions are deleted this many days after they ended.
+    pub sessions_days: u64,
+    /// How often the server runs the clean-up, seconds.
+    pub cleanup_interval_s: u64,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { sessions_days: 7, cleanup_interval_s: 3600 }
+    }
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Bearer token that `/metrics` requires. Empty: `/metrics` answers only loopback clients.
+    pub token: Secret,
+}
+
+/// A configured secret: serialised as is (for the config file), never shown by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0.is_empty() { "Secret(<unset>)" } else { "Secret(<redacted>)" })
+    }
+}

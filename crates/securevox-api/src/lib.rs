@@ -1,0 +1,133 @@
+//! SecureVox API: the HTTP surface of the server (axum).
+//!
+//! Owns request parsing and validation at the edge (`extract`), the error shape (`error`), the
+//! account use cases (`accounts`), rate limits, metrics, the capacity report and periodic
+//! maintenance, and assembles them into one router served by [`serve`]. Storage comes from
+//! `securevox-store` (one concrete store over SQLite/PostgreSQL), rules from `securevox-domain`.
+//! Must not depend on the binary (config loading, CLI, telemetry set-up).
+
+pub mod accounts;
+pub mod activity;
+pub mod capacity;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod maintenance;
+pub mod metrics;
+pub mod rate_limit;
+pub mod routes;
+pub mod runtime_settings;
+pub mod state;
+pub mod tokens;
+
+use crate::error::ApiError;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::{Json, Router};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+
+pub use config::Config;
+pub use state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "SecureVox",
+        description = "Self-hosted end-to-end encrypted chat and calls. JSON over HTTP; access tokens \
+                       from /api/v1/auth/login go in `Authorization: Bearer`.",
+    ),
+    tags(
+        (name = "auth", description = "Accounts and sessions"),
+        (name = "me", description = "The caller's own account"),
+        (name = "admin", description = "Server administration (admins only)"),
+        (name = "operations", description = "Health and monitoring"),
+    )
+)]
+struct ApiDoc;
+
+/// The OpenAPI document and the routes it describes.
+pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(routes::auth::routes())
+        .merge(routes::me::routes())
+        .merge(routes::admin_users::routes())
+        .merge(routes::admin_invites::routes())
+        .merge(routes::admin_server::routes())
+        .split_for_parts();
+    openapi.info.version = env!("CARGO_PKG_VERSION").into();
+    let components = openapi.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+    );
+    (router, openapi)
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let (api, mut openapi) = api_routes();
+    let (health_router, health_doc) = OpenApiRouter::new()
+        .routes(utoipa_axum::routes!(routes::ops::health))
+        .split_for_parts();
+    openapi.merge(health_doc);
+    let openapi_json = Arc::new(serde_json::to_value(&openapi).unwrap_or_default());
+    let docs_html = Arc::new(routes::ops::docs_page(&openapi_json));
+
+    let api = api.layer(from_fn_with_state(state.clone(), rate_limit::api_limit));
+    let mut app = Router::new()
+        .merge(api)
+        .merge(health_router)
+        .route("/metrics", get(routes::ops::metrics))
+        .route("/api/openapi.json", get(move || async move { Json((*openapi_json).clone()) }))
+        .route("/api/docs", get(move || async move { (*docs_html).clone() }))
+        .route_layer(from_fn_with_state(state.clone(), metrics::track))
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+        })
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes as usize))
+        .layer(CatchPanicLayer::custom(|_| {
+            ApiError::internal(&"a request handler panicked").into_response()
+        }))
+        .layer(TraceLayer::new_for_http());
+    if !state.config.cors_origins.is_empty() {
+        let origins: Vec<HeaderValue> =
+            state.config.cors_origins.iter().filter_map(|o| o.parse().ok()).collect();
+        app = app.layer(
+            CorsLayer::new()
+                .allow_origin(AllowOrigin::list(origins))
+                .allow_methods(tower_http::cors::Any)
+                .allow_headers(tower_http::cors::Any),
+        );
+    }
+    app.with_state(state)
+}
+
+/// Serves the application on `listener` until `shutdown` resolves, then finishes in-flight
+/// requests, stops background jobs and closes the database.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
+    let jobs = tokio::spawn(maintenance::run(state.clone(), jobs_stopped));
+    let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let _ = stop_jobs.send(true);
+    let _ = jobs.await;
+    state.store.close().await;
+    served
+}

@@ -1,0 +1,61 @@
+//! Periodic work (B1, P3, P4): removing dead sessions and watching capacity.
+
+use crate::capacity;
+use crate::config::Config;
+use crate::state::AppState;
+use securevox_domain::{clock, Level};
+use securevox_store::{Store, StoreError};
+use serde::Serialize;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// What one clean-up removed.
+#[derive(Debug, Default, Serialize)]
+pub struct CleanupReport {
+    pub sessions_removed: u64,
+}
+
+/// Deletes sessions that expired or were revoked more than `retention.sessions_days` ago.
+pub async fn cleanup(store: &Store, config: &Config) -> Result<CleanupReport, StoreError> {
+    let before = clock::now() - (config.retention.sessions_days * 24 * 3600) as i64;
+    let sessions_removed = store.delete_dead_sessions(before).await?;
+    Ok(CleanupReport { sessions_removed })
+}
+
+/// Runs the clean-up and the capacity check on their intervals until `shutdown` flips.
+pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
+    let secs = |s: u64| Duration::from_secs(s.max(1));
+    let mut cleanup_tick = tokio::time::interval(secs(state.config.retention.cleanup_interval_s));
+    let mut capacity_tick = tokio::time::interval(secs(state.config.capacity.check_interval_s));
+    let mut last_level = Level::Ok;
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = cleanup_tick.tick() => {
+                state.limiters.prune();
+                state.activity.prune();
+                match cleanup(&state.store, &state.config).await {
+                    Ok(r) if r.sessions_removed > 0 => tracing::info!(sessions_removed = r.sessions_removed, "cleanup"),
+                    Ok(_) => {}
+                    Err(e) => tracing::error!(error = %e, "cleanup failed"),
+                }
+            }
+            _ = capacity_tick.tick() => {
+                match capacity::report(&state.store, &state.config, Some(&state.live)).await {
+                    Ok(report) => {
+                        if report.level >= Level::Warning || report.level != last_level {
+                            let worst: Vec<_> = report.usage.iter().map(|u| (u.name.as_str(), u.level))
+                                .chain(report.resources.iter().map(|r| (r.name.as_str(), r.level)))
+                                .filter(|(_, l)| *l >= Level::Warning)
+                                .map(|(n, l)| format!("{n}={}", l.as_str()))
+                                .collect();
+                            tracing::warn!(level = report.level.as_str(), items = %worst.join(","), "capacity");
+                        }
+                        last_level = report.level;
+                    }
+                    Err(e) => tracing::error!(error = %e, "capacity check failed"),
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,155 @@
+//! Prometheus metrics: one registry per server instance (no global recorder, so several servers
+//! can run in one test process). Gauges that come from the database are refreshed at scrape time.
+
+use crate::state::AppState;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+use securevox_domain::CapacityReport;
+use std::time::Instant;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NameLabel {
+    name: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabel {
+    state: String,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    latency: HistogramFamily,
+    rate_limited: Family<NameLabel, Counter>,
+    auth_failures: Family<NameLabel, Counter>,
+    usage: Family<NameLabel, Gauge>,
+    capacity_level: Gauge,
+    db_pool: Family<StateLabel, Gauge>,
+    db_up: Gauge,
+}
+
+fn latency_histogram() -> Histogram {
+    // 0.5 ms … ~16 s
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("securevox");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
+        let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
+        let rate_limited = Family::<NameLabel, Counter>::default();
+        registry.register("rate_limited", "Requests refused by a rate limit", rate_limited.clone());
+        let auth_failures = Family::<NameLabel, Counter>::default();
+        registry.register("auth_failures", "Failed logins and rejected tokens", auth_failures.clone());
+        let usage = Family::<NameLabel, Gauge>::default();
+        registry.register(
+            "capacity_usage",
+            "Counted quantities of the capacity profile (registered_users, active_users, …)",
+            usage.clone(),
+        );
+        let capacity_level = Gauge::default();
+        registry.register(
+            "capacity_level",
+            "Capacity level: 0 ok, 1 warning, 2 critical, 3 blocked",
+            capacity_level.clone(),
+        );
+        let db_pool = Family::<StateLabel, Gauge>::default();
+        registry.register("db_pool_connections", "Database pool connections", db_pool.clone());
+        let db_up = Gauge::default();
+        registry.register("db_up", "1 when the database answered the last scrape", db_up.clone());
+        Self {
+            registry,
+            requests,
+            latency,
+            rate_limited,
+            auth_failures,
+            usage,
+            capacity_level,
+            db_pool,
+            db_up,
+        }
+    }
+
+    pub fn rate_limited(&self, limit: &str) {
+        self.rate_limited.get_or_create(&NameLabel { name: limit.into() }).inc();
+    }
+
+    pub fn auth_failure(&self, reason: &str) {
+        self.auth_failures.get_or_create(&NameLabel { name: reason.into() }).inc();
+    }
+
+    fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let route = route.to_owned();
+        self.requests
+            .get_or_create(&RequestLabels { method: method.into(), route: route.clone(), status })
+            .inc();
+        self.latency.get_or_create(&RouteLabels { method: method.into(), route }).observe(seconds);
+    }
+
+    /// Refreshes the database-derived gauges and renders the text exposition format.
+    pub fn render(&self, report: Option<&CapacityReport>, pool: (u32, usize)) -> String {
+        self.db_up.set(i64::from(report.is_some()));
+        if let Some(report) = report {
+            for u in &report.usage {
+                self.usage.get_or_create(&NameLabel { name: u.name.clone() }).set(u.used as i64);
+            }
+            self.capacity_level.set(report.level as i64);
+        }
+        let (size, idle) = pool;
+        self.db_pool.get_or_create(&StateLabel { state: "idle".into() }).set(idle as i64);
+        self.db_pool
+            .get_or_create(&StateLabel { state: "busy".into() })
+            .set(i64::from(size) - idle as i64);
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Middleware: counts every request by its route template (not its raw path, which would let
+/// clients create unbounded label values) and status, and records latency.
+pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    state.metrics.observe(&method, &route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}

@@ -1,0 +1,21 @@
+//! SecureVox domain: the types and rules every other crate agrees on.
+//!
+//! Owns validation of user input (`Username`, `Password`), roles and the registration policy,
+//! password hashing, opaque secret tokens, and the capacity profile (limits and levels).
+//! It must not depend on HTTP (axum), storage (sqlx) or the real-time layer: those crates
+//! depend on this one, never the other way round.
+
+pub mod capacity;
+pub mod clock;
+pub mod password;
+pub mod registration;
+pub mod role;
+pub mod secret_token;
+pub mod username;
+
+pub use capacity::{CapacityReport, Level, Limits, ResourceUsage, Usage};
+pub use password::{Password, PasswordError, PasswordHash};
+pub use registration::RegistrationMode;
+pub use role::Role;
+pub use secret_token::SecretToken;
+pub use username::{Username, UsernameError};
