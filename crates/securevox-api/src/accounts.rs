@@ -6,7 +6,9 @@ use crate::error::{ApiError, ApiResult};
 use crate::runtime_settings;
 use crate::state::AppState;
 use axum::http::StatusCode;
-use securevox_domain::{clock, Password, PasswordHash, RegistrationMode, Role, SecretToken, Username};
+use securevox_domain::{
+    clock, Password, PasswordHash, RegistrationMode, Role, SecretToken, Username,
+};
 use securevox_store::{
     Admission, InvitePolicy, NewSession, NewUser, RefreshOutcome, RegisterError, Store, UserRecord,
 };
@@ -64,13 +66,16 @@ pub fn parse_display_name(raw: Option<String>) -> ApiResult<Option<String>> {
 
 /// Hashes off the async executor: argon2id is deliberately slow.
 pub async fn hash_password(password: Password) -> ApiResult<PasswordHash> {
-    tokio::task::spawn_blocking(move || password.hash()).await.map_err(|e| ApiError::internal(&e))
+    tokio::task::spawn_blocking(move || password.hash())
+        .await
+        .map_err(|e| ApiError::internal(&e))
 }
 
 async fn verify_password(password: Password, hash: Option<PasswordHash>) -> ApiResult<bool> {
-    tokio::task::spawn_blocking(move || match hash {
-        Some(hash) => password.verify(&hash),
-        None => {
+    tokio::task::spawn_blocking(move || {
+        if let Some(hash) = hash {
+            password.verify(&hash)
+        } else {
             password.verify_against_nothing();
             false
         }
@@ -81,7 +86,9 @@ async fn verify_password(password: Password, hash: Option<PasswordHash>) -> ApiR
 
 fn register_error(e: RegisterError) -> ApiError {
     match e {
-        RegisterError::UsernameTaken => ApiError::conflict("username_taken", "that username is taken"),
+        RegisterError::UsernameTaken => {
+            ApiError::conflict("username_taken", "that username is taken")
+        }
         RegisterError::CapacityReached(max) => ApiError::forbidden(
             "capacity_reached",
             format!("this server has reached its limit of {max} registered users"),
@@ -90,9 +97,10 @@ fn register_error(e: RegisterError) -> ApiError {
             "invalid_invite",
             "an invite code is needed, and this one is missing, wrong, expired or used up",
         ),
-        RegisterError::Closed => {
-            ApiError::forbidden("registration_closed", "registration on this server is closed")
-        }
+        RegisterError::Closed => ApiError::forbidden(
+            "registration_closed",
+            "registration on this server is closed",
+        ),
         RegisterError::Store(e) => e.into(),
     }
 }
@@ -111,15 +119,28 @@ pub async fn register(
     let invite = match mode {
         RegistrationMode::Open => InvitePolicy::NotNeeded,
         RegistrationMode::Invite => InvitePolicy::Required(
-            input.invite_code.as_deref().map(|c| SecretToken::from_client(c.trim()).digest()),
+            input
+                .invite_code
+                .as_deref()
+                .map(|c| SecretToken::from_client(c.trim()).digest()),
         ),
         RegistrationMode::Closed => InvitePolicy::Closed,
     };
     let (limits, _) = runtime_settings::limits(&state.store, &state.config).await?;
-    let admission =
-        Admission { max_users: limits.max_registered_users, invite, first_user_is_admin: true };
-    let user = create_user(&state.store, username, password, display_name, Role::User, &admission)
-        .await?;
+    let admission = Admission {
+        max_users: limits.max_registered_users,
+        invite,
+        first_user_is_admin: true,
+    };
+    let user = create_user(
+        &state.store,
+        username,
+        password,
+        display_name,
+        Role::User,
+        &admission,
+    )
+    .await?;
     tracing::info!(user_id = %user.id, username = %user.username, role = user.role.as_str(), "user registered");
     let tokens = open_session(state, &user, ctx).await?;
     Ok((user, tokens))
@@ -143,7 +164,10 @@ pub async fn create_user(
         password_hash,
         role,
     };
-    store.register_user(new, admission).await.map_err(register_error)
+    store
+        .register_user(new, admission)
+        .await
+        .map_err(register_error)
 }
 
 /// Checks a username and password and opens a session on success.
@@ -169,7 +193,10 @@ pub async fn login(
     };
     if user.is_disabled() {
         state.metrics.auth_failure("account_disabled");
-        return Err(ApiError::forbidden("account_disabled", "this account is disabled"));
+        return Err(ApiError::forbidden(
+            "account_disabled",
+            "this account is disabled",
+        ));
     }
     let tokens = open_session(state, &user, ctx).await?;
     Ok((user, tokens))
@@ -218,12 +245,19 @@ pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<(UserRecord
     let expires_at = clock::now() + state.config.auth.refresh_token_ttl_s as i64;
     let outcome = state
         .store
-        .rotate_refresh(&SecretToken::from_client(presented).digest(), &next.digest(), expires_at)
+        .rotate_refresh(
+            &SecretToken::from_client(presented).digest(),
+            &next.digest(),
+            expires_at,
+        )
         .await?;
     match outcome {
         RefreshOutcome::Rotated { session_id, user } => {
             if user.is_disabled() {
-                return Err(ApiError::unauthorized("account_disabled", "this account is disabled"));
+                return Err(ApiError::unauthorized(
+                    "account_disabled",
+                    "this account is disabled",
+                ));
             }
             let access_token = state.tokens.issue(&user.id, &session_id);
             let tokens = IssuedTokens {
@@ -265,16 +299,24 @@ pub async fn change_password(
         .map_err(|_| ApiError::forbidden("invalid_credentials", "current password is wrong"))?;
     let stored = state.store.password_hash(user_id).await?;
     if !verify_password(current, stored).await? {
-        return Err(ApiError::forbidden("invalid_credentials", "current password is wrong"));
+        return Err(ApiError::forbidden(
+            "invalid_credentials",
+            "current password is wrong",
+        ));
     }
     let hash = hash_password(new).await?;
-    state.store.set_password_hash(user_id, &hash, Some(session_id)).await?;
+    state
+        .store
+        .set_password_hash(user_id, &hash, Some(session_id))
+        .await?;
     Ok(())
 }
 
 /// Refuses a change that would leave the server with no enabled admin.
 pub async fn ensure_not_last_admin(store: &Store, target: &UserRecord) -> ApiResult<()> {
-    if target.role == Role::Admin && !target.is_disabled() && store.count_active_admins().await? <= 1
+    if target.role == Role::Admin
+        && !target.is_disabled()
+        && store.count_active_admins().await? <= 1
     {
         return Err(ApiError::new(
             StatusCode::CONFLICT,

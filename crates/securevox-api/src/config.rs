@@ -135,7 +135,12 @@ pub struct RateLimitConfig {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { login_per_minute: 5, register_per_minute: 2, api_per_second: 10, api_burst: 20 }
+        Self {
+            login_per_minute: 5,
+            register_per_minute: 2,
+            api_per_second: 10,
+            api_burst: 20,
+        }
     }
 }
 
@@ -174,7 +179,10 @@ pub struct RetentionConfig {
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        Self { sessions_days: 7, cleanup_interval_s: 3600 }
+        Self {
+            sessions_days: 7,
+            cleanup_interval_s: 3600,
+        }
     }
 }
 
@@ -202,6 +210,10 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() { "Secret(<unset>)" } else { "Secret(<redacted>)" })
+        f.write_str(if self.0.is_empty() {
+            "Secret(<unset>)"
+        } else {
+            "Secret(<redacted>)"
+        })
     }
 }

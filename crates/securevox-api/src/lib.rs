@@ -70,7 +70,12 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
     let components = openapi.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
-        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .build(),
+        ),
     );
     (router, openapi)
 }
@@ -90,12 +95,22 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(health_router)
         .route("/metrics", get(routes::ops::metrics))
-        .route("/api/openapi.json", get(move || async move { Json((*openapi_json).clone()) }))
-        .route("/api/docs", get(move || async move { (*docs_html).clone() }))
+        .route(
+            "/api/openapi.json",
+            get(move || async move { Json((*openapi_json).clone()) }),
+        )
+        .route(
+            "/api/docs",
+            get(move || async move { (*docs_html).clone() }),
+        )
         .route_layer(from_fn_with_state(state.clone(), metrics::track))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "method not allowed on this route")
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "method not allowed on this route",
+            )
         })
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes as usize))
         .layer(CatchPanicLayer::custom(|_| {
@@ -103,8 +118,12 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(TraceLayer::new_for_http());
     if !state.config.cors_origins.is_empty() {
-        let origins: Vec<HeaderValue> =
-            state.config.cors_origins.iter().filter_map(|o| o.parse().ok()).collect();
+        let origins: Vec<HeaderValue> = state
+            .config
+            .cors_origins
+            .iter()
+            .filter_map(|o| o.parse().ok())
+            .collect();
         app = app.layer(
             CorsLayer::new()
                 .allow_origin(AllowOrigin::list(origins))
@@ -125,7 +144,9 @@ pub async fn serve(
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
     let jobs = tokio::spawn(maintenance::run(state.clone(), jobs_stopped));
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await;
     let _ = stop_jobs.send(true);
     let _ = jobs.await;
     state.store.close().await;

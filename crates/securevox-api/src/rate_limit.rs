@@ -38,7 +38,8 @@ impl Limit {
 
 impl RateLimiters {
     pub fn new(config: &RateLimitConfig) -> Self {
-        let per_minute = |n: u32| NonZeroU32::new(n).map(|n| RateLimiter::keyed(Quota::per_minute(n)));
+        let per_minute =
+            |n: u32| NonZeroU32::new(n).map(|n| RateLimiter::keyed(Quota::per_minute(n)));
         Self {
             login: per_minute(config.login_per_minute),
             register: per_minute(config.register_per_minute),
@@ -56,7 +57,9 @@ impl RateLimiters {
             Limit::Register => &self.register,
             Limit::Api => &self.api,
         };
-        let Some(limiter) = limiter else { return Ok(()) };
+        let Some(limiter) = limiter else {
+            return Ok(());
+        };
         limiter.check_key(&ip).map_err(|not_until| {
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
@@ -65,7 +68,10 @@ impl RateLimiters {
 
     /// Forgets clients whose allowance is full again, so memory stays bounded.
     pub fn prune(&self) {
-        for limiter in [&self.login, &self.register, &self.api].into_iter().flatten() {
+        for limiter in [&self.login, &self.register, &self.api]
+            .into_iter()
+            .flatten()
+        {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }

@@ -52,8 +52,11 @@ impl Password {
 
     /// Checks this password against a stored hash. A malformed stored hash never matches.
     pub fn verify(&self, stored: &PasswordHash) -> bool {
-        argon2::PasswordHash::new(&stored.0)
-            .is_ok_and(|parsed| Argon2::default().verify_password(self.0.as_bytes(), &parsed).is_ok())
+        argon2::PasswordHash::new(&stored.0).is_ok_and(|parsed| {
+            Argon2::default()
+                .verify_password(self.0.as_bytes(), &parsed)
+                .is_ok()
+        })
     }
 
     /// Spends the same time as a real check, for logins with an unknown username, so response
@@ -107,9 +110,18 @@ mod tests {
 
     #[test]
     fn enforces_length_policy() {
-        assert_eq!(Password::new("short", 8).unwrap_err(), PasswordError::TooShort(8));
-        assert_eq!(Password::new(&"x".repeat(2000), 8).unwrap_err(), PasswordError::TooLong);
-        assert!(Password::new("ünïcödé!", 8).is_ok(), "counts characters, not bytes");
+        assert_eq!(
+            Password::new("short", 8).unwrap_err(),
+            PasswordError::TooShort(8)
+        );
+        assert_eq!(
+            Password::new(&"x".repeat(2000), 8).unwrap_err(),
+            PasswordError::TooLong
+        );
+        assert!(
+            Password::new("ünïcödé!", 8).is_ok(),
+            "counts characters, not bytes"
+        );
     }
 
     #[test]

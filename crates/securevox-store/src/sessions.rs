@@ -61,7 +61,10 @@ pub struct SessionAuth {
 #[derive(Debug, Clone)]
 pub enum RefreshOutcome {
     /// The token was current: it is replaced by the new digest.
-    Rotated { session_id: String, user: UserRecord },
+    Rotated {
+        session_id: String,
+        user: UserRecord,
+    },
     /// The token was the one *before* the current one: someone replayed it, so the session is
     /// revoked (the legitimate device logs in again; a thief is cut off).
     Reused,
@@ -95,7 +98,10 @@ impl Store {
             "SELECT {USER_COLUMNS}, s.id AS session_id, s.revoked_at, s.expires_at \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"
         );
-        let row = sqlx::query(&sql).bind(session_id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(session_id)
+            .fetch_optional(&self.pool)
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let revoked: Option<i64> = row.try_get("revoked_at")?;
         let expires_at: i64 = row.try_get("expires_at")?;
@@ -141,7 +147,11 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        Ok(if replayed > 0 { RefreshOutcome::Reused } else { RefreshOutcome::Invalid })
+        Ok(if replayed > 0 {
+            RefreshOutcome::Reused
+        } else {
+            RefreshOutcome::Invalid
+        })
     }
 
     /// The user's live sessions, most recently used first.
@@ -150,13 +160,23 @@ impl Store {
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
              AND expires_at > $2 ORDER BY last_used_at DESC"
         );
-        let rows =
-            sqlx::query(&sql).bind(user_id).bind(clock::now()).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(SessionRecord::from_row).collect::<Result<_, _>>()?)
+        let rows = sqlx::query(&sql)
+            .bind(user_id)
+            .bind(clock::now())
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(SessionRecord::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
     /// Revokes one of the user's sessions. False if it is not theirs or already gone.
-    pub async fn revoke_session(&self, user_id: &str, session_id: &str) -> Result<bool, StoreError> {
+    pub async fn revoke_session(
+        &self,
+        user_id: &str,
+        session_id: &str,
+    ) -> Result<bool, StoreError> {
         let changed = sqlx::query(
             "UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND user_id = $3 \
              AND revoked_at IS NULL",

@@ -106,7 +106,9 @@ impl Store {
         sqlx::query("UPDATE registration_gate SET count = count + 1 WHERE id = 1")
             .execute(&mut *tx)
             .await?;
-        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut *tx).await?;
+        let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&mut *tx)
+            .await?;
         let count = count as u64;
         if admission.max_users > 0 && count >= admission.max_users {
             return Err(RegisterError::CapacityReached(admission.max_users));
@@ -123,7 +125,11 @@ impl Store {
         if taken.is_some() {
             return Err(RegisterError::UsernameTaken);
         }
-        let role = if first && admission.first_user_is_admin { Role::Admin } else { new.role };
+        let role = if first && admission.first_user_is_admin {
+            Role::Admin
+        } else {
+            new.role
+        };
         sqlx::query(
             "INSERT INTO users (id, username, username_key, display_name, password_hash, role, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)",
@@ -155,7 +161,10 @@ impl Store {
 
     pub async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row.as_ref().map(UserRecord::from_row).transpose()?)
     }
 
@@ -164,19 +173,24 @@ impl Store {
         &self,
         username_key: &str,
     ) -> Result<Option<(UserRecord, PasswordHash)>, StoreError> {
-        let sql =
-            format!("SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.username_key = $1");
-        let row = sqlx::query(&sql).bind(username_key).fetch_optional(&self.pool).await?;
+        let sql = format!(
+            "SELECT {USER_COLUMNS}, u.password_hash FROM users u WHERE u.username_key = $1"
+        );
+        let row = sqlx::query(&sql)
+            .bind(username_key)
+            .fetch_optional(&self.pool)
+            .await?;
         let Some(row) = row else { return Ok(None) };
         let hash = PasswordHash::from_stored(row.try_get("password_hash")?);
         Ok(Some((UserRecord::from_row(&row)?, hash)))
     }
 
     pub async fn password_hash(&self, user_id: &str) -> Result<Option<PasswordHash>, StoreError> {
-        let hash: Option<String> = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
-            .bind(user_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let hash: Option<String> =
+            sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(hash.map(PasswordHash::from_stored))
     }
 
@@ -185,16 +199,31 @@ impl Store {
         let sql = format!(
             "SELECT {USER_COLUMNS} FROM users u ORDER BY u.username_key LIMIT $1 OFFSET $2"
         );
-        let rows = sqlx::query(&sql).bind(limit).bind(offset).fetch_all(&self.pool).await?;
-        Ok(rows.iter().map(UserRecord::from_row).collect::<Result<_, _>>()?)
+        let rows = sqlx::query(&sql)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(UserRecord::from_row)
+            .collect::<Result<_, _>>()?)
     }
 
-    pub async fn user_by_username(&self, username_key: &str) -> Result<Option<UserRecord>, StoreError> {
-        Ok(self.user_for_login(username_key).await?.map(|(user, _)| user))
+    pub async fn user_by_username(
+        &self,
+        username_key: &str,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        Ok(self
+            .user_for_login(username_key)
+            .await?
+            .map(|(user, _)| user))
     }
 
     pub async fn count_users(&self) -> Result<u64, StoreError> {
-        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&self.pool).await?;
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users")
+            .fetch_one(&self.pool)
+            .await?;
         Ok(n as u64)
     }
 
@@ -227,7 +256,11 @@ impl Store {
     }
 
     /// Disables (revoking every session) or re-enables an account. Returns false if unknown.
-    pub async fn set_user_disabled(&self, user_id: &str, disabled: bool) -> Result<bool, StoreError> {
+    pub async fn set_user_disabled(
+        &self,
+        user_id: &str,
+        disabled: bool,
+    ) -> Result<bool, StoreError> {
         let now = clock::now();
         let mut tx = self.pool.begin().await?;
         let changed = sqlx::query(
@@ -339,7 +372,11 @@ pub(crate) async fn revoke_all_sessions(
 }
 
 impl Store {
-    pub async fn set_display_name(&self, user_id: &str, name: Option<&str>) -> Result<(), StoreError> {
+    pub async fn set_display_name(
+        &self,
+        user_id: &str,
+        name: Option<&str>,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE users SET display_name = $1, updated_at = $2 WHERE id = $3")
             .bind(name)
             .bind(clock::now())

@@ -8,10 +8,6 @@ use securevox_store::{Admission, InvitePolicy, Store, UserRecord};
 use std::io::BufRead;
 use std::time::Duration;
 
-fn api_error(e: securevox_api::error::ApiError) -> anyhow::Error {
-    anyhow!("{} ({})", e.message, e.code)
-}
-
 /// `securevox user add NAME [--admin] --password-stdin`
 pub async fn user_add(
     store: &Store,
@@ -22,9 +18,15 @@ pub async fn user_add(
 ) -> Result<UserRecord> {
     let username = Username::try_from(name).map_err(|e| anyhow!("{e}"))?;
     let mut line = String::new();
-    std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
-    let password = Password::new(line.trim_end_matches(['\r', '\n']), config.auth.min_password_length)
-        .map_err(|e| anyhow!("{e}"))?;
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from stdin")?;
+    let password = Password::new(
+        line.trim_end_matches(['\r', '\n']),
+        config.auth.min_password_length,
+    )
+    .map_err(|e| anyhow!("{e}"))?;
     let (limits, _) = runtime_settings::limits(store, config).await?;
     let admission = Admission {
         max_users: limits.max_registered_users,
@@ -34,7 +36,7 @@ pub async fn user_add(
     let role = if admin { Role::Admin } else { Role::User };
     accounts::create_user(store, username, password, display_name, role, &admission)
         .await
-        .map_err(api_error)
+        .map_err(anyhow::Error::from)
 }
 
 pub async fn find_user(store: &Store, name: &str) -> Result<UserRecord> {
@@ -47,7 +49,7 @@ pub async fn find_user(store: &Store, name: &str) -> Result<UserRecord> {
 pub async fn user_set_disabled(store: &Store, name: &str, disabled: bool) -> Result<()> {
     let user = find_user(store, name).await?;
     if disabled {
-        accounts::ensure_not_last_admin(store, &user).await.map_err(api_error)?;
+        accounts::ensure_not_last_admin(store, &user).await?;
     }
     store.set_user_disabled(&user.id, disabled).await?;
     Ok(())
@@ -55,7 +57,9 @@ pub async fn user_set_disabled(store: &Store, name: &str, disabled: bool) -> Res
 
 pub async fn user_delete(store: &Store, name: &str) -> Result<()> {
     let user = find_user(store, name).await?;
-    accounts::ensure_not_last_admin(store, &user).await.map_err(api_error)?;
+    accounts::ensure_not_last_admin(store, &user)
+        .await
+        .map_err(anyhow::Error::from)?;
     store.delete_user(&user.id).await?;
     Ok(())
 }
@@ -81,7 +85,11 @@ pub fn print_users(users: &[UserRecord], json: bool) {
             "{:<32} {:<6} {:<9} {}",
             u.username,
             u.role.as_str(),
-            if u.is_disabled() { "disabled" } else { "active" },
+            if u.is_disabled() {
+                "disabled"
+            } else {
+                "active"
+            },
             securevox_domain::clock::rfc3339(u.created_at)
         );
     }
@@ -119,13 +127,26 @@ fn gib(bytes: u64) -> String {
 pub fn render_report(report: &CapacityReport) -> String {
     use std::fmt::Write;
     let mut out = String::new();
-    let _ = writeln!(out, "capacity: {} ({})", report.level.as_str().to_uppercase(), report.generated_at);
+    let _ = writeln!(
+        out,
+        "capacity: {} ({})",
+        report.level.as_str().to_uppercase(),
+        report.generated_at
+    );
     for u in &report.usage {
-        let limit = if u.limit == 0 { "unlimited".to_owned() } else { u.limit.to_string() };
+        let limit = if u.limit == 0 {
+            "unlimited".to_owned()
+        } else {
+            u.limit.to_string()
+        };
         let _ = writeln!(
             out,
             "  {:<20} {:>6} / {:<9} {:>6.1}%  {}",
-            u.name, u.used, limit, u.percent, u.level.as_str()
+            u.name,
+            u.used,
+            limit,
+            u.percent,
+            u.level.as_str()
         );
     }
     for r in &report.resources {
@@ -140,7 +161,12 @@ pub fn render_report(report: &CapacityReport) -> String {
             r.threshold_percent
         );
     }
-    let _ = writeln!(out, "  {:<20} {:>9}", "process_memory", gib(report.process_resident_bytes));
+    let _ = writeln!(
+        out,
+        "  {:<20} {:>9}",
+        "process_memory",
+        gib(report.process_resident_bytes)
+    );
     out
 }
 

@@ -17,15 +17,23 @@ use tokio::net::TcpListener;
 
 /// Prepares the data directory and secrets, and opens (and migrates) the database.
 pub async fn open(mut config: Config) -> Result<(Config, Store)> {
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+    if !config.data_dir.exists() {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating data directory {}", config.data_dir.display()))?;
+        // The database holds password hashes and session digests: only the server's user.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&config.data_dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
     if config.auth.jwt_secret.is_empty() {
         config.auth.jwt_secret.0 = secrets::load_or_create(&config.data_dir, "jwt.key")?;
     }
     let url = config.effective_database_url();
-    let store = Store::connect(&url).await.with_context(|| {
-        format!("opening the database ({})", redact_url(&url))
-    })?;
+    let store = Store::connect(&url)
+        .await
+        .with_context(|| format!("opening the database ({})", redact_url(&url)))?;
     Ok((config, store))
 }
 
@@ -44,7 +52,9 @@ pub async fn launch(
         "securevox {} ready",
         env!("CARGO_PKG_VERSION")
     );
-    securevox_api::serve(listener, state, shutdown).await.context("serving HTTP")
+    securevox_api::serve(listener, state, shutdown)
+        .await
+        .context("serving HTTP")
 }
 
 /// A database URL without its password, for messages.
@@ -66,7 +76,8 @@ pub async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -87,6 +98,9 @@ mod tests {
             super::redact_url("postgres://sv:hunter2@db:5432/securevox"),
             "postgres://sv:***@db:5432/securevox"
         );
-        assert_eq!(super::redact_url("sqlite://./data/securevox.db"), "sqlite://./data/securevox.db");
+        assert_eq!(
+            super::redact_url("sqlite://./data/securevox.db"),
+            "sqlite://./data/securevox.db"
+        );
     }
 }

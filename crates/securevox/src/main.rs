@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "securevox", version, about = "Self-hosted end-to-end encrypted chat and calls")]
+#[command(
+    name = "securevox",
+    version,
+    about = "Self-hosted end-to-end encrypted chat and calls"
+)]
 struct Cli {
     #[command(flatten)]
     common: Common,
@@ -91,7 +95,10 @@ enum UserCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -138,9 +145,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
 
     let (config, store) = securevox::open(config).await?;
     let code = match cli.command {
-        Command::User(UserCommand::Add { name, admin, display_name, .. }) => {
+        Command::User(UserCommand::Add {
+            name,
+            admin,
+            display_name,
+            ..
+        }) => {
             let user = cli::user_add(&store, &config, &name, admin, display_name).await?;
-            println!("created {} ({}, id {})", user.username, user.role.as_str(), user.id);
+            println!(
+                "created {} ({}, id {})",
+                user.username,
+                user.role.as_str(),
+                user.id
+            );
             ExitCode::SUCCESS
         }
         Command::User(UserCommand::List { json }) => {
@@ -162,13 +179,17 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("deleted {name}");
             ExitCode::SUCCESS
         }
-        Command::Check { json, watch: true, interval } => {
+        Command::Check {
+            json,
+            watch: true,
+            interval,
+        } => {
             cli::check_watch(&store, &config, json, interval).await?;
             ExitCode::SUCCESS
         }
-        Command::Check { json, watch: false, .. } => {
-            ExitCode::from(cli::check_once(&store, &config, json).await?.exit_code())
-        }
+        Command::Check {
+            json, watch: false, ..
+        } => ExitCode::from(cli::check_once(&store, &config, json).await?.exit_code()),
         Command::Cleanup { json } => {
             cli::cleanup(&store, &config, json).await?;
             ExitCode::SUCCESS

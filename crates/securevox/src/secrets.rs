@@ -31,7 +31,9 @@ pub fn load_or_create(data_dir: &Path, name: &str) -> Result<String> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(&path).with_context(|| format!("creating {}", path.display()))?;
+    let mut file = options
+        .open(&path)
+        .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(secret.as_bytes())?;
     file.sync_all()?;
     restrict(&path, 0o600)?;
@@ -65,10 +67,17 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = fs::metadata(dir.path().join("secrets/jwt.key")).unwrap().permissions().mode();
+            let mode = fs::metadata(dir.path().join("secrets/jwt.key"))
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
         let other = tempfile::tempdir().unwrap();
-        assert_ne!(a, load_or_create(other.path(), "jwt.key").unwrap(), "never a fixed default");
+        assert_ne!(
+            a,
+            load_or_create(other.path(), "jwt.key").unwrap(),
+            "never a fixed default"
+        );
     }
 }

@@ -72,7 +72,10 @@ pub fn load(
         .context("invalid configuration (see docs/OPERATIONS.md for every key)")?;
     config.trusted_proxy_nets().map_err(anyhow::Error::msg)?;
     if config.listen.parse::<std::net::SocketAddr>().is_err() {
-        bail!("listen: {:?} is not an address such as 0.0.0.0:8080", config.listen);
+        bail!(
+            "listen: {:?} is not an address such as 0.0.0.0:8080",
+            config.listen
+        );
     }
     Ok(config)
 }
@@ -113,7 +116,9 @@ fn set(doc: &mut Table, dotted: &str, value: Value) {
     let Some(last) = parts.pop() else { return };
     let mut table = doc;
     for part in parts {
-        let entry = table.entry(part).or_insert_with(|| Value::Table(Table::new()));
+        let entry = table
+            .entry(part)
+            .or_insert_with(|| Value::Table(Table::new()));
         let Value::Table(inner) = entry else { return };
         table = inner;
     }
@@ -125,7 +130,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
     }
 
     #[test]
@@ -151,7 +159,12 @@ mod tests {
             ("SECUREVOX_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1"),
             ("SECUREVOX_LISTEN", "127.0.0.1:9001"),
         ]);
-        let c = load(Some(&file), &e, &[("listen", Some("127.0.0.1:9002".into()))]).unwrap();
+        let c = load(
+            Some(&file),
+            &e,
+            &[("listen", Some("127.0.0.1:9002".into()))],
+        )
+        .unwrap();
         assert_eq!(c.limits.max_registered_users, 7, "file");
         assert_eq!(c.rate_limits.login_per_minute, 11, "env beats file");
         assert_eq!(c.listen, "127.0.0.1:9002", "flag beats env");
@@ -163,12 +176,18 @@ mod tests {
     fn bad_values_are_clear_errors() {
         let e = env(&[("SECUREVOX_LIMITS_MAX_REGISTERED_USERS", "lots")]);
         let err = load(None, &e, &[]).unwrap_err();
-        assert!(format!("{err:#}").contains("SECUREVOX_LIMITS_MAX_REGISTERED_USERS"), "{err:#}");
+        assert!(
+            format!("{err:#}").contains("SECUREVOX_LIMITS_MAX_REGISTERED_USERS"),
+            "{err:#}"
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
         std::fs::write(&file, "[limits]\nmax_users_typo = 3\n").unwrap();
-        assert!(load(Some(&file), &BTreeMap::new(), &[]).is_err(), "unknown keys are refused");
+        assert!(
+            load(Some(&file), &BTreeMap::new(), &[]).is_err(),
+            "unknown keys are refused"
+        );
 
         let e = env(&[("SECUREVOX_TRUSTED_PROXIES", "not-an-ip")]);
         assert!(load(None, &e, &[]).is_err());
@@ -190,10 +209,19 @@ mod tests {
 
     #[test]
     fn operations_doc_lists_every_key() {
-        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/OPERATIONS.md"))
-            .unwrap();
-        let missing: Vec<String> =
-            keys().into_iter().map(|(_, var, _)| var).filter(|v| !doc.contains(v.as_str())).collect();
-        assert!(missing.is_empty(), "docs/OPERATIONS.md does not mention {missing:?}");
+        let doc = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../docs/OPERATIONS.md"
+        ))
+        .unwrap();
+        let missing: Vec<String> = keys()
+            .into_iter()
+            .map(|(_, var, _)| var)
+            .filter(|v| !doc.contains(v.as_str()))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "docs/OPERATIONS.md does not mention {missing:?}"
+        );
     }
 }

@@ -33,20 +33,32 @@ impl AuthUser {
         let auth = state.store.session_auth(&claims.sid).await?;
         let Some(auth) = auth.filter(|a| a.user.id == claims.sub) else {
             state.metrics.auth_failure("session_revoked");
-            return Err(ApiError::unauthorized("session_revoked", "this session has ended"));
+            return Err(ApiError::unauthorized(
+                "session_revoked",
+                "this session has ended",
+            ));
         };
         if auth.user.is_disabled() {
             state.metrics.auth_failure("account_disabled");
-            return Err(ApiError::unauthorized("account_disabled", "this account is disabled"));
+            return Err(ApiError::unauthorized(
+                "account_disabled",
+                "this account is disabled",
+            ));
         }
         if !auth.session_live {
             state.metrics.auth_failure("session_revoked");
-            return Err(ApiError::unauthorized("session_revoked", "this session has ended"));
+            return Err(ApiError::unauthorized(
+                "session_revoked",
+                "this session has ended",
+            ));
         }
         if let Some(at) = state.activity.mark(&auth.user.id) {
             state.store.touch_user_seen(&auth.user.id, at).await?;
         }
-        Ok(Self { user: auth.user, session_id: auth.session_id })
+        Ok(Self {
+            user: auth.user,
+            session_id: auth.session_id,
+        })
     }
 }
 
@@ -54,7 +66,10 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let header = parts
+            .headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
         let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
             return Err(ApiError::unauthorized(
                 "missing_token",
@@ -77,7 +92,10 @@ impl FromRequestParts<AppState> for AdminUser {
         if caller.user.role == Role::Admin {
             Ok(Self(caller))
         } else {
-            Err(ApiError::forbidden("forbidden", "this needs an admin account"))
+            Err(ApiError::forbidden(
+                "forbidden",
+                "this needs an admin account",
+            ))
         }
     }
 }

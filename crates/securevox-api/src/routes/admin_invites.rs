@@ -15,7 +15,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(create_invite, list_invites)).routes(routes!(revoke_invite))
+    OpenApiRouter::new()
+        .routes(routes!(create_invite, list_invites))
+        .routes(routes!(revoke_invite))
 }
 
 /// Longest invite lifetime: one year.
@@ -116,8 +118,16 @@ async fn create_invite(
             expires_at: Some(clock::now() + req.expires_in as i64),
         })
         .await?;
-    let url = format!("{}/register?invite={}", public_base(&state, &headers), code.expose());
-    let invite = CreatedInvite { code: code.expose().to_owned(), url, invite: record.into() };
+    let url = format!(
+        "{}/register?invite={}",
+        public_base(&state, &headers),
+        code.expose()
+    );
+    let invite = CreatedInvite {
+        code: code.expose().to_owned(),
+        url,
+        invite: record.into(),
+    };
     Ok((StatusCode::CREATED, Json(invite)))
 }
 
@@ -126,7 +136,10 @@ fn public_base(state: &AppState, headers: &HeaderMap) -> String {
     if !state.config.public_url.is_empty() {
         return state.config.public_url.trim_end_matches('/').to_owned();
     }
-    let host = headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let host = headers
+        .get(HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("localhost");
     format!("http://{host}")
 }
 

@@ -82,7 +82,10 @@ async fn put_limits(
     let limits = merge_limits(current, patch)?;
     runtime_settings::set_limits(&state.store, &limits).await?;
     tracing::info!(?limits, "capacity limits changed");
-    Ok(Json(LimitsSetting { limits, source: Source::Database }))
+    Ok(Json(LimitsSetting {
+        limits,
+        source: Source::Database,
+    }))
 }
 
 fn merge_limits(
@@ -111,7 +114,10 @@ async fn reset_limits(
     _admin: AdminUser,
 ) -> ApiResult<Json<LimitsSetting>> {
     runtime_settings::reset_limits(&state.store).await?;
-    Ok(Json(LimitsSetting { limits: state.config.limits, source: Source::Config }))
+    Ok(Json(LimitsSetting {
+        limits: state.config.limits,
+        source: Source::Config,
+    }))
 }
 
 /// `GET /api/v1/admin/capacity` — the capacity report: usage against limits, disk and memory.
@@ -121,5 +127,7 @@ async fn get_capacity(
     State(state): State<AppState>,
     _admin: AdminUser,
 ) -> ApiResult<Json<CapacityReport>> {
-    Ok(Json(capacity::report(&state.store, &state.config, Some(&state.live)).await?))
+    Ok(Json(
+        capacity::report(&state.store, &state.config, Some(&state.live)).await?,
+    ))
 }

@@ -15,7 +15,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(list_users)).routes(routes!(update_user, delete_user))
+    OpenApiRouter::new()
+        .routes(routes!(list_users))
+        .routes(routes!(update_user, delete_user))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -45,7 +47,10 @@ async fn list_users(
     let offset = page.offset.unwrap_or(0).max(0);
     let users = state.store.list_users(limit, offset).await?;
     let total = state.store.count_users().await?;
-    Ok(Json(UserList { users: users.into_iter().map(UserView::from).collect(), total }))
+    Ok(Json(UserList {
+        users: users.into_iter().map(UserView::from).collect(),
+        total,
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -71,7 +76,11 @@ async fn update_user(
     Path(id): Path<String>,
     ApiJson(req): ApiJson<UpdateUserRequest>,
 ) -> ApiResult<Json<UserView>> {
-    let target = state.store.user(&id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let target = state
+        .store
+        .user(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     let demotes = req.role == Some(Role::User);
     if req.disabled == Some(true) || demotes {
         accounts::ensure_not_last_admin(&state.store, &target).await?;
@@ -83,7 +92,11 @@ async fn update_user(
         state.store.set_user_disabled(&id, disabled).await?;
         tracing::info!(user_id = %id, disabled, "user disabled state changed");
     }
-    let user = state.store.user(&id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let user = state
+        .store
+        .user(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     Ok(Json(user.into()))
 }
 
@@ -101,7 +114,11 @@ async fn delete_user(
     _admin: AdminUser,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let target = state.store.user(&id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    let target = state
+        .store
+        .user(&id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     accounts::ensure_not_last_admin(&state.store, &target).await?;
     state.store.delete_user(&id).await?;
     tracing::info!(user_id = %id, "user deleted");

@@ -46,8 +46,15 @@ async fn update_me(
     ApiJson(req): ApiJson<UpdateMeRequest>,
 ) -> ApiResult<Json<UserView>> {
     let name = accounts::parse_display_name(req.display_name)?;
-    state.store.set_display_name(&caller.user.id, name.as_deref()).await?;
-    let user = state.store.user(&caller.user.id).await?.ok_or_else(|| ApiError::not_found("user"))?;
+    state
+        .store
+        .set_display_name(&caller.user.id, name.as_deref())
+        .await?;
+    let user = state
+        .store
+        .user(&caller.user.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("user"))?;
     Ok(Json(user.into()))
 }
 

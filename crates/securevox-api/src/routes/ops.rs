@@ -46,7 +46,11 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         active_calls: state.live.active_calls.load(Ordering::Relaxed),
         connected_users: state.live.connected_users.load(Ordering::Relaxed),
     };
-    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(body))
 }
 
@@ -73,9 +77,19 @@ pub async fn metrics(
             "metrics need the configured bearer token, or a request from loopback",
         ));
     }
-    let report = capacity::report(&state.store, &state.config, Some(&state.live)).await.ok();
-    let text = state.metrics.render(report.as_ref(), state.store.pool_stats());
-    Ok(([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
+    let report = capacity::report(&state.store, &state.config, Some(&state.live))
+        .await
+        .ok();
+    let text = state
+        .metrics
+        .render(report.as_ref(), state.store.pool_stats());
+    Ok((
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
         .into_response())
 }
 
@@ -84,7 +98,10 @@ pub async fn metrics(
 pub fn docs_page(openapi: &serde_json::Value) -> Html<String> {
     use std::fmt::Write;
     let esc = |s: &str| {
-        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
     };
     let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
     let mut body = String::new();
@@ -98,7 +115,9 @@ pub fn docs_page(openapi: &serde_json::Value) -> Html<String> {
     );
     if let Some(paths) = openapi["paths"].as_object() {
         for (path, item) in paths {
-            let Some(ops) = item.as_object() else { continue };
+            let Some(ops) = item.as_object() else {
+                continue;
+            };
             for (method, op) in ops {
                 let _ = write!(
                     body,
@@ -111,14 +130,25 @@ pub fn docs_page(openapi: &serde_json::Value) -> Html<String> {
                 if op.get("security").is_some() {
                     body.push_str("<p class=\"auth\">Needs <code>Authorization: Bearer &lt;access token&gt;</code></p>");
                 }
-                if let Some(schema) = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str() {
+                if let Some(schema) =
+                    op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
+                {
                     let name = schema.rsplit('/').next().unwrap_or_default();
-                    let _ = write!(body, "<p>Body: <a href=\"#schema-{n}\">{n}</a></p>", n = esc(name));
+                    let _ = write!(
+                        body,
+                        "<p>Body: <a href=\"#schema-{n}\">{n}</a></p>",
+                        n = esc(name)
+                    );
                 }
                 body.push_str("<ul>");
                 if let Some(responses) = op["responses"].as_object() {
                     for (status, r) in responses {
-                        let _ = write!(body, "<li><b>{}</b> {}</li>", esc(status), esc(&text(&r["description"])));
+                        let _ = write!(
+                            body,
+                            "<li><b>{}</b> {}</li>",
+                            esc(status),
+                            esc(&text(&r["description"]))
+                        );
                     }
                 }
                 body.push_str("</ul></section>");
