@@ -3,7 +3,7 @@
 use crate::capacity;
 use crate::config::Config;
 use crate::state::AppState;
-use securevox_domain::{clock, Level};
+use securevox_domain::{clock, CapacityReport, Level};
 use securevox_store::{Store, StoreError};
 use serde::Serialize;
 use std::time::Duration;
@@ -43,19 +43,53 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
             _ = capacity_tick.tick() => {
                 match capacity::report(&state.store, &state.config, Some(&state.live)).await {
                     Ok(report) => {
-                        if report.level >= Level::Warning || report.level != last_level {
-                            let worst: Vec<_> = report.usage.iter().map(|u| (u.name.as_str(), u.level))
-                                .chain(report.resources.iter().map(|r| (r.name.as_str(), r.level)))
-                                .filter(|(_, l)| *l >= Level::Warning)
-                                .map(|(n, l)| format!("{n}={}", l.as_str()))
-                                .collect();
-                            tracing::warn!(level = report.level.as_str(), items = %worst.join(","), "capacity");
-                        }
+                        log_level_change(&report, last_level);
                         last_level = report.level;
+                        relieve_resources(&state, &report).await;
                     }
                     Err(e) => tracing::error!(error = %e, "capacity check failed"),
                 }
             }
         }
+    }
+}
+
+fn log_level_change(report: &CapacityReport, last: Level) {
+    let items: Vec<String> = report
+        .usage
+        .iter()
+        .map(|u| (u.name.as_str(), u.level))
+        .chain(report.resources.iter().map(|r| (r.name.as_str(), r.level)))
+        .filter(|(_, level)| *level >= Level::Warning)
+        .map(|(name, level)| format!("{name}={}", level.as_str()))
+        .collect();
+    if report.level >= Level::Warning {
+        tracing::warn!(level = report.level.as_str(), items = %items.join(","), "capacity");
+    } else if last != Level::Ok {
+        tracing::info!(level = report.level.as_str(), "capacity back to normal");
+    }
+}
+
+/// P3: when disk or memory is past its threshold, clean up now instead of waiting for the
+/// next scheduled clean-up.
+async fn relieve_resources(state: &AppState, report: &CapacityReport) {
+    let pressed: Vec<&str> = report
+        .resources
+        .iter()
+        .filter(|r| r.level >= Level::Critical)
+        .map(|r| r.name.as_str())
+        .collect();
+    if pressed.is_empty() {
+        return;
+    }
+    state.limiters.prune();
+    state.activity.prune();
+    match cleanup(&state.store, &state.config).await {
+        Ok(r) => tracing::warn!(
+            resources = %pressed.join(","),
+            sessions_removed = r.sessions_removed,
+            "resources past their threshold: cleaned up"
+        ),
+        Err(e) => tracing::error!(error = %e, "clean-up under resource pressure failed"),
     }
 }

@@ -410,3 +410,100 @@ fn config_shows_effective_values_and_hides_secrets() {
         text(&out)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_never_contain_passwords_tokens_or_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("securevox.db").display());
+    let mut cmd = securevox(dir.path(), &url);
+    cmd.env("SECUREVOX_LOG_LEVEL", "debug")
+        .env("SECUREVOX_LOG_FORMAT", "json");
+    cmd.args(["serve", "--listen", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let log_reader = std::thread::spawn(move || {
+        let mut logs = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut logs).unwrap();
+        logs
+    });
+    let served = Served {
+        base: line.trim().replace("securevox listening on ", ""),
+        child,
+    };
+    let client = served.ready().await;
+
+    let password = "canary-password-7f3a9c";
+    let post = |path: &str, body: Value| {
+        client
+            .post(format!("{}{path}", served.base))
+            .json(&body)
+            .send()
+    };
+    let registered: Value = post(
+        "/api/v1/auth/register",
+        serde_json::json!({"username": "alice", "password": password}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let refreshed: Value = post(
+        "/api/v1/auth/refresh",
+        serde_json::json!({"refresh_token": registered["refresh_token"]}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let wrong = post(
+        "/api/v1/auth/login",
+        serde_json::json!({"username": "alice", "password": "canary-wrong-b81d"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let invite: Value = client
+        .post(format!("{}/api/v1/admin/invites", served.base))
+        .bearer_auth(refreshed["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    assert!(served.terminate().success());
+    let logs = log_reader.join().unwrap();
+    assert!(
+        logs.contains("user registered"),
+        "debug logs were captured: {logs}"
+    );
+
+    let jwt_secret = std::fs::read_to_string(dir.path().join("secrets/jwt.key")).unwrap();
+    for (what, secret) in [
+        ("password", password),
+        ("wrong password", "canary-wrong-b81d"),
+        ("access token", registered["access_token"].as_str().unwrap()),
+        (
+            "refresh token",
+            registered["refresh_token"].as_str().unwrap(),
+        ),
+        (
+            "rotated refresh token",
+            refreshed["refresh_token"].as_str().unwrap(),
+        ),
+        ("invite code", invite["code"].as_str().unwrap()),
+        ("JWT secret", jwt_secret.trim()),
+    ] {
+        assert!(!logs.contains(secret), "the {what} appears in the logs");
+    }
+}

@@ -12,6 +12,7 @@ on_both_backends!(
     registration_stops_at_the_user_limit,
     limits_change_at_run_time_and_reset_to_config,
     capacity_report_shows_levels_and_resources,
+    resource_pressure_triggers_cleanup_at_once,
 );
 
 async fn registration_stops_at_the_user_limit(backend: Backend) {
@@ -241,6 +242,62 @@ async fn capacity_report_shows_levels_and_resources(backend: Backend) {
         .await;
     assert_eq!(report["usage"][0]["level"], "warning");
     assert_eq!(report["usage"][0]["percent"], 80.0);
+    server.stop().await;
+}
+
+async fn resource_pressure_triggers_cleanup_at_once(backend: Backend) {
+    // A 1 % disk threshold puts any real volume "past its threshold" (P3).
+    let server = TestServer::start_with(backend, |c| {
+        c.capacity.disk_threshold_percent = 1;
+        c.capacity.check_interval_s = 1;
+        c.retention.cleanup_interval_s = 24 * 3600;
+    })
+    .await;
+    let admin = server.admin().await;
+    let (_, report) = server
+        .get("/api/v1/admin/capacity", Some(&admin.access))
+        .await;
+    let disk = report["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "disk")
+        .unwrap();
+    assert_eq!(disk["level"], "critical");
+    assert_eq!(report["level"], "critical");
+
+    // A session that ended long ago, planted next to the running server.
+    let store = securevox_store::Store::connect(&server.db.url)
+        .await
+        .unwrap();
+    let long_ago = securevox_domain::clock::now() - 30 * 24 * 3600;
+    store
+        .create_session(&securevox_store::NewSession {
+            id: "long-dead".into(),
+            user_id: admin.user_id.clone(),
+            device_name: None,
+            refresh_digest: "long-dead-digest".into(),
+            expires_at: long_ago,
+            ip: None,
+            user_agent: None,
+        })
+        .await
+        .unwrap();
+    assert!(store.session_auth("long-dead").await.unwrap().is_some());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while store.session_auth("long-dead").await.unwrap().is_some() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the capacity check did not clean up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        server.get("/api/v1/me", Some(&admin.access)).await.0,
+        StatusCode::OK,
+        "live sessions stay"
+    );
+    store.close().await;
     server.stop().await;
 }
 

@@ -206,3 +206,46 @@ async fn openapi_document_and_docs_page_cover_every_route() {
     );
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_allows_only_configured_origins() {
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.cors_origins = vec!["https://app.example.org".into()]
+    })
+    .await;
+    let preflight = |origin: &'static str| {
+        let request = server
+            .http
+            .request(reqwest::Method::OPTIONS, server.url("/api/v1/auth/login"))
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header("access-control-request-headers", "content-type");
+        async move { request.send().await.unwrap() }
+    };
+    let allowed = preflight("https://app.example.org").await;
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example.org"
+    );
+    let denied = preflight("https://evil.example.com").await;
+    assert!(denied
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    server.stop().await;
+
+    // By default no cross-origin access at all.
+    let server = TestServer::start(Backend::Sqlite).await;
+    let response = server
+        .http
+        .get(server.url("/health"))
+        .header("origin", "https://app.example.org")
+        .send()
+        .await
+        .unwrap();
+    assert!(response
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+    server.stop().await;
+}
