@@ -252,9 +252,9 @@ async fn user_commands_work_while_the_server_runs(backend: Backend) {
         "{}",
         text(&out)
     );
-    let mut last = cmd();
-    last.args(["user", "delete", "root"]);
-    let out = run(last, None);
+    let mut delete_root = cmd();
+    delete_root.args(["user", "delete", "root"]);
+    let out = run(delete_root, None);
     assert!(
         !out.status.success() && text(&out).contains("last_admin"),
         "{}",
