@@ -210,7 +210,7 @@ async fn openapi_document_and_docs_page_cover_every_route() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cors_allows_only_configured_origins() {
     let server = TestServer::start_with(Backend::Sqlite, |c| {
-        c.cors_origins = vec!["https://app.example.org".into()]
+        c.cors_origins = vec!["https://app.example.org".into()];
     })
     .await;
     let preflight = |origin: &'static str| {
