@@ -1,0 +1,1134 @@
+//! Conformance suite for `securevox-store`: every scenario runs against SQLite and PostgreSQL,
+//! as two tests named `<scenario>::sqlite` and `<scenario>::postgres`.
+//!
+//! SQLite uses a fresh file in a temporary directory. PostgreSQL uses a fresh database
+//! `sv_store_<uuid>` created through the admin URL in `SECUREVOX_TEST_DATABASE_URL` and dropped
+//! afterwards (even when the scenario fails). Without that variable the PostgreSQL variants say
+//! they did not run and pass, unless `SECUREVOX_TEST_REQUIRE_POSTGRES=1`, which makes them fail.
+//!
+//! Concurrency scenarios start their tasks behind a barrier so they really race; nothing sleeps.
+
+// Scenarios are plain async fns (the macro makes the `#[test]`s), so clippy does not see them as
+// tests; panicking on an unexpected error is what a test should do.
+#![allow(clippy::unwrap_used)]
+
+use securevox_domain::{clock, Password, PasswordHash, Role, SecretToken, Username};
+use securevox_store::{
+    Admission, Backend, InvitePolicy, InviteRecord, NewInvite, NewSession, NewUser, RefreshOutcome,
+    RegisterError, Store, StoreError, UserRecord,
+};
+use sqlx::{Connection, Executor};
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::sync::{Arc, OnceLock};
+use tokio::sync::Barrier;
+use tokio::task::JoinError;
+use uuid::Uuid;
+
+const DATABASE_URL_VAR: &str = "SECUREVOX_TEST_DATABASE_URL";
+const REQUIRE_POSTGRES_VAR: &str = "SECUREVOX_TEST_REQUIRE_POSTGRES";
+
+// ---------------------------------------------------------------------------------------------
+// Harness
+// ---------------------------------------------------------------------------------------------
+
+/// What a scenario gets: a migrated, empty store and the URL it was opened with.
+#[derive(Clone)]
+struct TestDb {
+    store: Store,
+    url: String,
+}
+
+/// Turns each scenario `async fn name(db: TestDb)` into `name::sqlite` and `name::postgres`.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::run_sqlite(super::$name).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::run_postgres(super::$name).await;
+            }
+        }
+    )*};
+}
+
+conformance!(
+    registration_limit_holds_under_concurrency,
+    usernames_are_unique_case_insensitively,
+    registration_policies_and_first_user,
+    invite_use_limit_holds_under_concurrency,
+    expired_revoked_and_unlimited_invites,
+    failed_registration_does_not_consume_invite,
+    refresh_rotation_detects_replay,
+    refresh_token_rotates_at_most_once_under_concurrency,
+    session_listing_revocation_and_password_change,
+    disabling_and_deleting_users,
+    delete_dead_sessions_removes_only_dead_ones,
+    settings_round_trip,
+    activity_and_admin_counts,
+    reopening_keeps_data_and_migrations,
+);
+
+async fn run_sqlite<F, Fut>(scenario: F)
+where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    let store = Store::connect(&url).await.expect("open SQLite store");
+    assert_eq!(store.backend(), Backend::Sqlite);
+    let outcome = tokio::spawn(scenario(TestDb {
+        store: store.clone(),
+        url,
+    }))
+    .await;
+    store.close().await;
+    drop(dir);
+    finish(outcome);
+}
+
+async fn run_postgres<F, Fut>(scenario: F)
+where
+    F: FnOnce(TestDb) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let Some(admin_url) = postgres_admin_url() else {
+        return;
+    };
+    let name = format!("sv_store_{}", Uuid::new_v4().simple());
+    let mut admin = sqlx::PgConnection::connect(&admin_url)
+        .await
+        .expect("connect to the PostgreSQL admin URL");
+    admin
+        .execute(format!("CREATE DATABASE {name}").as_str())
+        .await
+        .expect("create the test database");
+    let url = database_url(&admin_url, &name);
+    let outcome = match Store::connect(&url).await {
+        Ok(store) => {
+            assert_eq!(store.backend(), Backend::Postgres);
+            let outcome = tokio::spawn(scenario(TestDb {
+                store: store.clone(),
+                url,
+            }))
+            .await;
+            store.close().await;
+            Ok(outcome)
+        }
+        Err(e) => Err(e),
+    };
+    admin
+        .execute(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)").as_str())
+        .await
+        .expect("drop the test database");
+    admin.close().await.expect("close the admin connection");
+    finish(outcome.expect("open PostgreSQL store"));
+}
+
+/// The admin URL, or `None` (after saying so) when PostgreSQL is not configured.
+fn postgres_admin_url() -> Option<String> {
+    match std::env::var(DATABASE_URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            assert!(
+                std::env::var(REQUIRE_POSTGRES_VAR).as_deref() != Ok("1"),
+                "{REQUIRE_POSTGRES_VAR}=1 but {DATABASE_URL_VAR} is not set"
+            );
+            println!("PostgreSQL variant did not run: {DATABASE_URL_VAR} is not set");
+            None
+        }
+    }
+}
+
+/// `admin_url` with its database name replaced by `name` (query parameters kept).
+fn database_url(admin_url: &str, name: &str) -> String {
+    let (base, query) = match admin_url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (admin_url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
+    let mut url = format!("{}/{name}", &base[..path_start]);
+    if let Some(query) = query {
+        url.push('?');
+        url.push_str(query);
+    }
+    url
+}
+
+/// Re-raises a scenario's panic (after cleanup) so the test fails with its message.
+fn finish(outcome: Result<(), JoinError>) {
+    if let Err(e) = outcome {
+        match e.try_into_panic() {
+            Ok(payload) => std::panic::resume_unwind(payload),
+            Err(e) => panic!("scenario task did not finish: {e}"),
+        }
+    }
+}
+
+#[test]
+fn database_url_replaces_only_the_database_name() {
+    assert_eq!(
+        database_url("postgres://u:p@127.0.0.1:5432/securevox", "x"),
+        "postgres://u:p@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        database_url("postgres://u:p@h/db?sslmode=disable", "x"),
+        "postgres://u:p@h/x?sslmode=disable"
+    );
+    assert_eq!(
+        database_url("postgresql://h:5432", "x"),
+        "postgresql://h:5432/x"
+    );
+}
+
+#[tokio::test]
+async fn unsupported_url_is_refused() {
+    let err = Store::connect("mysql://localhost/securevox").await.err();
+    assert!(
+        matches!(err, Some(StoreError::UnsupportedUrl)),
+        "got {err:?}"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+/// One argon2 hash for the whole run: hashing is deliberately slow.
+fn password_hash() -> PasswordHash {
+    static HASH: OnceLock<PasswordHash> = OnceLock::new();
+    HASH.get_or_init(|| {
+        Password::new("correct horse battery", 8)
+            .expect("valid password")
+            .hash()
+    })
+    .clone()
+}
+
+fn new_user(username: &str) -> NewUser {
+    let name = Username::try_from(username).expect("valid username");
+    NewUser {
+        id: Uuid::now_v7().to_string(),
+        username: name.as_str().to_owned(),
+        username_key: name.key(),
+        display_name: None,
+        password_hash: password_hash(),
+        role: Role::User,
+    }
+}
+
+fn admission(max_users: u64, invite: InvitePolicy) -> Admission {
+    Admission {
+        max_users,
+        invite,
+        first_user_is_admin: true,
+    }
+}
+
+fn open() -> Admission {
+    admission(0, InvitePolicy::NotNeeded)
+}
+
+fn with_invite(code: &SecretToken) -> Admission {
+    admission(0, InvitePolicy::Required(Some(code.digest())))
+}
+
+async fn register(
+    store: &Store,
+    username: &str,
+    admission: &Admission,
+) -> Result<UserRecord, RegisterError> {
+    store.register_user(new_user(username), admission).await
+}
+
+/// Registers `username` where nothing stands in the way.
+async fn user(store: &Store, username: &str) -> UserRecord {
+    register(store, username, &open())
+        .await
+        .expect("open registration")
+}
+
+async fn create_invite(
+    store: &Store,
+    created_by: &str,
+    max_uses: i64,
+    expires_at: Option<i64>,
+) -> (SecretToken, InviteRecord) {
+    let code = SecretToken::generate_code();
+    let record = store
+        .create_invite(&NewInvite {
+            id: Uuid::now_v7().to_string(),
+            code_digest: code.digest(),
+            code_hint: code.hint(),
+            created_by: created_by.to_owned(),
+            max_uses,
+            expires_at,
+        })
+        .await
+        .expect("create invite");
+    assert_eq!(record.code_hint, code.hint());
+    assert_eq!(record.uses, 0);
+    (code, record)
+}
+
+async fn stored_invite(store: &Store, id: &str) -> InviteRecord {
+    let invites = store.list_invites().await.expect("list invites");
+    invites
+        .into_iter()
+        .find(|i| i.id == id)
+        .expect("invite is listed")
+}
+
+/// A session for `user_id` expiring at `expires_at`, and its refresh token.
+async fn create_session(store: &Store, user_id: &str, expires_at: i64) -> (String, SecretToken) {
+    let token = SecretToken::generate();
+    let id = Uuid::now_v7().to_string();
+    store
+        .create_session(&NewSession {
+            id: id.clone(),
+            user_id: user_id.to_owned(),
+            device_name: Some("conformance laptop".into()),
+            refresh_digest: token.digest(),
+            expires_at,
+            ip: Some("192.0.2.7".into()),
+            user_agent: Some("conformance/1".into()),
+        })
+        .await
+        .expect("create session");
+    (id, token)
+}
+
+/// Whether the session exists and is live (None if it does not exist).
+async fn live(store: &Store, session_id: &str) -> Option<bool> {
+    store
+        .session_auth(session_id)
+        .await
+        .expect("session_auth")
+        .map(|auth| auth.session_live)
+}
+
+async fn session_ids(store: &Store, user_id: &str) -> BTreeSet<String> {
+    store
+        .list_sessions(user_id)
+        .await
+        .expect("list sessions")
+        .into_iter()
+        .map(|s| s.id)
+        .collect()
+}
+
+fn ids<const N: usize>(list: [&String; N]) -> BTreeSet<String> {
+    list.into_iter().cloned().collect()
+}
+
+/// Runs `n` futures made by `make` at once: each task waits on a barrier before starting.
+async fn race<T, F, Fut>(n: usize, make: F) -> Vec<T>
+where
+    F: Fn(usize) -> Fut,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let barrier = Arc::new(Barrier::new(n));
+    let tasks: Vec<_> = (0..n)
+        .map(|i| {
+            let barrier = Arc::clone(&barrier);
+            let work = make(i);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                work.await
+            })
+        })
+        .collect();
+    let mut results = Vec::with_capacity(n);
+    for task in tasks {
+        results.push(task.await.expect("racing task panicked"));
+    }
+    results
+}
+
+/// Races `usernames.len()` registrations under one admission.
+async fn race_registrations(
+    store: &Store,
+    usernames: Vec<String>,
+    admission: &Admission,
+) -> Vec<Result<UserRecord, RegisterError>> {
+    let usernames = Arc::new(usernames);
+    race(usernames.len(), |i| {
+        let store = store.clone();
+        let admission = admission.clone();
+        let username = usernames[i].clone();
+        async move { register(&store, &username, &admission).await }
+    })
+    .await
+}
+
+/// Splits race results into the successes and the errors.
+fn partition(
+    results: Vec<Result<UserRecord, RegisterError>>,
+) -> (Vec<UserRecord>, Vec<RegisterError>) {
+    let mut ok = Vec::new();
+    let mut err = Vec::new();
+    for result in results {
+        match result {
+            Ok(user) => ok.push(user),
+            Err(e) => err.push(e),
+        }
+    }
+    (ok, err)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios: registration
+// ---------------------------------------------------------------------------------------------
+
+async fn registration_limit_holds_under_concurrency(db: TestDb) {
+    let store = db.store;
+    let limited = admission(5, InvitePolicy::NotNeeded);
+    let names = (0..12).map(|i| format!("racer{i:02}")).collect();
+    let (ok, err) = partition(race_registrations(&store, names, &limited).await);
+
+    assert_eq!(
+        ok.len(),
+        5,
+        "exactly max_users registrations succeed; errors: {err:?}"
+    );
+    assert_eq!(err.len(), 7);
+    for e in &err {
+        assert!(
+            matches!(e, RegisterError::CapacityReached(5)),
+            "expected CapacityReached(5), got {e:?}"
+        );
+    }
+    assert_eq!(store.count_users().await.unwrap(), 5);
+
+    // Exactly one admin: the registration that found the table empty. (`created_at` is read
+    // before a registration waits its turn, so it cannot tell which racer went first.)
+    let admins: Vec<_> = ok.iter().filter(|u| u.role == Role::Admin).collect();
+    assert_eq!(
+        admins.len(),
+        1,
+        "exactly one registration becomes admin: {ok:?}"
+    );
+    let admin = admins[0];
+    let stored = store.list_users(100, 0).await.unwrap();
+    assert_eq!(stored.len(), 5);
+    let stored_admins: Vec<_> = stored.iter().filter(|u| u.role == Role::Admin).collect();
+    assert_eq!(stored_admins.len(), 1);
+    assert_eq!(stored_admins[0].id, admin.id);
+    assert_eq!(store.count_active_admins().await.unwrap(), 1);
+    let returned: BTreeSet<_> = ok.iter().map(|u| u.id.clone()).collect();
+    let listed: BTreeSet<_> = stored.iter().map(|u| u.id.clone()).collect();
+    assert_eq!(
+        returned, listed,
+        "the accounts returned are the accounts stored"
+    );
+
+    // Still full afterwards; a higher limit or none admits more, as plain users.
+    let refused = register(&store, "latecomer", &limited).await;
+    assert!(
+        matches!(refused, Err(RegisterError::CapacityReached(5))),
+        "got {refused:?}"
+    );
+    let sixth = register(&store, "sixth", &admission(6, InvitePolicy::NotNeeded))
+        .await
+        .unwrap();
+    assert_eq!(sixth.role, Role::User);
+    let refused = register(&store, "seventh", &admission(6, InvitePolicy::NotNeeded)).await;
+    assert!(
+        matches!(refused, Err(RegisterError::CapacityReached(6))),
+        "got {refused:?}"
+    );
+    register(&store, "unlimited", &open()).await.unwrap();
+    assert_eq!(store.count_users().await.unwrap(), 7);
+}
+
+async fn usernames_are_unique_case_insensitively(db: TestDb) {
+    let store = db.store;
+    let bob = user(&store, "Bob").await;
+    assert_eq!(bob.username, "Bob", "the display case is kept");
+    for clash in ["bob", "BOB", "bOb"] {
+        let r = register(&store, clash, &open()).await;
+        assert!(
+            matches!(r, Err(RegisterError::UsernameTaken)),
+            "{clash}: got {r:?}"
+        );
+    }
+    assert_eq!(store.count_users().await.unwrap(), 1);
+
+    let found = store
+        .user_by_username("bob")
+        .await
+        .unwrap()
+        .expect("found by key");
+    assert_eq!(found, bob);
+    let (login, hash) = store
+        .user_for_login("bob")
+        .await
+        .unwrap()
+        .expect("login lookup");
+    assert_eq!(login.id, bob.id);
+    assert_eq!(hash, password_hash());
+    assert_eq!(
+        store.password_hash(&bob.id).await.unwrap(),
+        Some(password_hash())
+    );
+    assert!(store.user_by_username("robert").await.unwrap().is_none());
+
+    // Eight spellings of one key at once: one wins.
+    let spellings = [
+        "Carol", "carol", "CAROL", "cArOl", "caRol", "CARol", "carOL", "Carol",
+    ];
+    let names = spellings.iter().map(ToString::to_string).collect();
+    let (ok, err) = partition(race_registrations(&store, names, &open()).await);
+    assert_eq!(
+        ok.len(),
+        1,
+        "exactly one registration of the key wins; errors: {err:?}"
+    );
+    for e in &err {
+        assert!(
+            matches!(e, RegisterError::UsernameTaken),
+            "expected UsernameTaken, got {e:?}"
+        );
+    }
+    assert_eq!(store.count_users().await.unwrap(), 2);
+    let carol = &ok[0];
+
+    // Listing is ordered by key and paged.
+    let all: Vec<_> = store
+        .list_users(10, 0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.id)
+        .collect();
+    assert_eq!(all, vec![bob.id.clone(), carol.id.clone()]);
+    let second_page = store.list_users(1, 1).await.unwrap();
+    assert_eq!(second_page.len(), 1);
+    assert_eq!(second_page[0].id, carol.id);
+    assert!(store.list_users(10, 2).await.unwrap().is_empty());
+}
+
+async fn registration_policies_and_first_user(db: TestDb) {
+    let store = db.store;
+    // Without first_user_is_admin the very first account follows the policy like any other.
+    let strict = Admission {
+        max_users: 0,
+        invite: InvitePolicy::Closed,
+        first_user_is_admin: false,
+    };
+    let r = register(&store, "early", &strict).await;
+    assert!(matches!(r, Err(RegisterError::Closed)), "got {r:?}");
+    let strict = Admission {
+        invite: InvitePolicy::Required(None),
+        ..strict
+    };
+    let r = register(&store, "early", &strict).await;
+    assert!(matches!(r, Err(RegisterError::InvalidInvite)), "got {r:?}");
+    assert_eq!(store.count_users().await.unwrap(), 0);
+
+    // With it, the first account skips even a closed policy and becomes admin.
+    let first = register(&store, "founder", &admission(0, InvitePolicy::Closed))
+        .await
+        .unwrap();
+    assert_eq!(first.role, Role::Admin);
+    assert_eq!(first.disabled_at, None);
+    assert_eq!(store.user(&first.id).await.unwrap().unwrap(), first);
+
+    // The second does not.
+    let r = register(&store, "second", &admission(0, InvitePolicy::Closed)).await;
+    assert!(matches!(r, Err(RegisterError::Closed)), "got {r:?}");
+    let r = register(
+        &store,
+        "second",
+        &admission(0, InvitePolicy::Required(None)),
+    )
+    .await;
+    assert!(matches!(r, Err(RegisterError::InvalidInvite)), "got {r:?}");
+    let unknown = SecretToken::generate_code();
+    let r = register(&store, "second", &with_invite(&unknown)).await;
+    assert!(matches!(r, Err(RegisterError::InvalidInvite)), "got {r:?}");
+    assert_eq!(store.count_users().await.unwrap(), 1);
+
+    let second = user(&store, "second").await;
+    assert_eq!(
+        second.role,
+        Role::User,
+        "only the first account becomes admin"
+    );
+}
+
+async fn invite_use_limit_holds_under_concurrency(db: TestDb) {
+    let store = db.store;
+    let admin = user(&store, "admin").await;
+    assert_eq!(admin.role, Role::Admin);
+    let (code, invite) = create_invite(&store, &admin.id, 2, None).await;
+    assert_eq!(invite.max_uses, 2);
+    assert_eq!(invite.created_by.as_deref(), Some(admin.id.as_str()));
+
+    let names = (0..6).map(|i| format!("guest{i}")).collect();
+    let (ok, err) = partition(race_registrations(&store, names, &with_invite(&code)).await);
+    assert_eq!(
+        ok.len(),
+        2,
+        "an invite with max_uses 2 admits two; errors: {err:?}"
+    );
+    for e in &err {
+        assert!(
+            matches!(e, RegisterError::InvalidInvite),
+            "expected InvalidInvite, got {e:?}"
+        );
+    }
+    assert!(ok.iter().all(|u| u.role == Role::User));
+    assert_eq!(stored_invite(&store, &invite.id).await.uses, 2);
+    assert_eq!(store.count_users().await.unwrap(), 3);
+
+    // Used up for good.
+    let r = register(&store, "guest9", &with_invite(&code)).await;
+    assert!(matches!(r, Err(RegisterError::InvalidInvite)), "got {r:?}");
+    assert_eq!(stored_invite(&store, &invite.id).await.uses, 2);
+}
+
+async fn expired_revoked_and_unlimited_invites(db: TestDb) {
+    let store = db.store;
+    let admin = user(&store, "admin").await;
+    let now = clock::now();
+
+    let (expired_code, expired) = create_invite(&store, &admin.id, 0, Some(now - 60)).await;
+    let r = register(&store, "late", &with_invite(&expired_code)).await;
+    assert!(
+        matches!(r, Err(RegisterError::InvalidInvite)),
+        "expired invite: got {r:?}"
+    );
+    assert_eq!(stored_invite(&store, &expired.id).await.uses, 0);
+
+    let (dated_code, dated) = create_invite(&store, &admin.id, 1, Some(now + 3600)).await;
+    register(&store, "punctual", &with_invite(&dated_code))
+        .await
+        .expect("unexpired invite");
+    assert_eq!(stored_invite(&store, &dated.id).await.uses, 1);
+
+    let (revoked_code, revoked) = create_invite(&store, &admin.id, 0, None).await;
+    assert!(store.revoke_invite(&revoked.id).await.unwrap());
+    assert!(
+        !store.revoke_invite(&revoked.id).await.unwrap(),
+        "revoking twice reports false"
+    );
+    assert!(!store.revoke_invite("no-such-invite").await.unwrap());
+    let listed = stored_invite(&store, &revoked.id).await;
+    assert!(listed.revoked_at.is_some_and(|t| t >= now));
+    let r = register(&store, "revoked", &with_invite(&revoked_code)).await;
+    assert!(
+        matches!(r, Err(RegisterError::InvalidInvite)),
+        "revoked invite: got {r:?}"
+    );
+    assert_eq!(stored_invite(&store, &revoked.id).await.uses, 0);
+
+    // max_uses 0 means unlimited.
+    let (open_code, unlimited) = create_invite(&store, &admin.id, 0, None).await;
+    for i in 0..5 {
+        register(&store, &format!("friend{i}"), &with_invite(&open_code))
+            .await
+            .expect("unlimited");
+    }
+    let listed = stored_invite(&store, &unlimited.id).await;
+    assert_eq!(
+        (listed.max_uses, listed.uses, listed.revoked_at),
+        (0, 5, None)
+    );
+    assert_eq!(store.list_invites().await.unwrap().len(), 4);
+    assert_eq!(store.count_users().await.unwrap(), 7);
+}
+
+async fn failed_registration_does_not_consume_invite(db: TestDb) {
+    let store = db.store;
+    let admin = user(&store, "admin").await;
+    user(&store, "taken").await;
+    let (code, invite) = create_invite(&store, &admin.id, 1, None).await;
+
+    let r = register(&store, "TAKEN", &with_invite(&code)).await;
+    assert!(matches!(r, Err(RegisterError::UsernameTaken)), "got {r:?}");
+    assert_eq!(
+        stored_invite(&store, &invite.id).await.uses,
+        0,
+        "a refused registration keeps its use"
+    );
+
+    let full = Admission {
+        max_users: 2,
+        ..with_invite(&code)
+    };
+    let r = register(&store, "newcomer", &full).await;
+    assert!(
+        matches!(r, Err(RegisterError::CapacityReached(2))),
+        "got {r:?}"
+    );
+    assert_eq!(stored_invite(&store, &invite.id).await.uses, 0);
+
+    register(&store, "newcomer", &with_invite(&code))
+        .await
+        .expect("the single use is left");
+    assert_eq!(stored_invite(&store, &invite.id).await.uses, 1);
+    let r = register(&store, "another", &with_invite(&code)).await;
+    assert!(matches!(r, Err(RegisterError::InvalidInvite)), "got {r:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios: sessions
+// ---------------------------------------------------------------------------------------------
+
+async fn refresh_rotation_detects_replay(db: TestDb) {
+    let store = db.store;
+    let alice = user(&store, "alice").await;
+    let now = clock::now();
+    let (session, t0) = create_session(&store, &alice.id, now + 3600).await;
+
+    let auth = store
+        .session_auth(&session)
+        .await
+        .unwrap()
+        .expect("session exists");
+    assert!(auth.session_live);
+    assert_eq!(auth.session_id, session);
+    assert_eq!(auth.user, alice);
+    assert!(store
+        .session_auth(&Uuid::now_v7().to_string())
+        .await
+        .unwrap()
+        .is_none());
+
+    let t1 = SecretToken::generate();
+    match store
+        .rotate_refresh(&t0.digest(), &t1.digest(), now + 7200)
+        .await
+        .unwrap()
+    {
+        RefreshOutcome::Rotated { session_id, user } => {
+            assert_eq!(session_id, session);
+            assert_eq!(user.id, alice.id);
+        }
+        other => panic!("current token must rotate, got {other:?}"),
+    }
+    let listed = store.list_sessions(&alice.id).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        listed[0].expires_at,
+        now + 7200,
+        "rotation extends the session"
+    );
+
+    let t2 = SecretToken::generate();
+    let r = store
+        .rotate_refresh(&t1.digest(), &t2.digest(), now + 7200)
+        .await
+        .unwrap();
+    assert!(matches!(r, RefreshOutcome::Rotated { .. }), "got {r:?}");
+
+    // Two generations back is merely unknown.
+    let r = store
+        .rotate_refresh(&t0.digest(), &SecretToken::generate().digest(), now)
+        .await
+        .unwrap();
+    assert!(matches!(r, RefreshOutcome::Invalid), "got {r:?}");
+    assert_eq!(live(&store, &session).await, Some(true));
+    let r = store
+        .rotate_refresh(
+            &SecretToken::generate().digest(),
+            &SecretToken::generate().digest(),
+            now,
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(r, RefreshOutcome::Invalid),
+        "unknown token: got {r:?}"
+    );
+
+    // Replaying the previous token revokes the session...
+    let r = store
+        .rotate_refresh(&t1.digest(), &SecretToken::generate().digest(), now)
+        .await
+        .unwrap();
+    assert!(matches!(r, RefreshOutcome::Reused), "replay: got {r:?}");
+    assert_eq!(live(&store, &session).await, Some(false));
+    assert!(store.list_sessions(&alice.id).await.unwrap().is_empty());
+    // ...so neither the current token nor another replay works any more.
+    let r = store
+        .rotate_refresh(&t2.digest(), &SecretToken::generate().digest(), now)
+        .await
+        .unwrap();
+    assert!(
+        matches!(r, RefreshOutcome::Invalid),
+        "current token of a revoked session: got {r:?}"
+    );
+    let r = store
+        .rotate_refresh(&t1.digest(), &SecretToken::generate().digest(), now)
+        .await
+        .unwrap();
+    assert!(
+        matches!(r, RefreshOutcome::Invalid),
+        "second replay: got {r:?}"
+    );
+
+    // An expired session cannot be refreshed.
+    let (expired, token) = create_session(&store, &alice.id, now - 10).await;
+    assert_eq!(live(&store, &expired).await, Some(false));
+    let r = store
+        .rotate_refresh(&token.digest(), &SecretToken::generate().digest(), now + 60)
+        .await;
+    assert!(
+        matches!(r, Ok(RefreshOutcome::Invalid)),
+        "expired session: got {r:?}"
+    );
+}
+
+async fn refresh_token_rotates_at_most_once_under_concurrency(db: TestDb) {
+    let store = db.store;
+    let alice = user(&store, "alice").await;
+    let now = clock::now();
+    let (session, token) = create_session(&store, &alice.id, now + 3600).await;
+    let presented = token.digest();
+    let outcomes = race(8, |_| {
+        let store = store.clone();
+        let presented = presented.clone();
+        let fresh = SecretToken::generate();
+        async move {
+            store
+                .rotate_refresh(&presented, &fresh.digest(), now + 7200)
+                .await
+        }
+    })
+    .await;
+    let outcomes: Vec<_> = outcomes
+        .into_iter()
+        .map(|r| r.expect("rotate_refresh"))
+        .collect();
+    let rotated = outcomes
+        .iter()
+        .filter(|o| matches!(o, RefreshOutcome::Rotated { .. }))
+        .count();
+    assert_eq!(
+        rotated, 1,
+        "one token must not fork into several: {outcomes:?}"
+    );
+    // The losers presented what is now the previous token: that is a replay, which revokes.
+    let reused = outcomes
+        .iter()
+        .filter(|o| matches!(o, RefreshOutcome::Reused))
+        .count();
+    assert!(reused >= 1, "losing racers count as replays: {outcomes:?}");
+    assert_eq!(live(&store, &session).await, Some(false));
+}
+
+async fn session_listing_revocation_and_password_change(db: TestDb) {
+    let store = db.store;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    let now = clock::now();
+    let (a1, _) = create_session(&store, &alice.id, now + 3600).await;
+    let (a2, _) = create_session(&store, &alice.id, now + 3600).await;
+    let (a3, _) = create_session(&store, &alice.id, now + 3600).await;
+    let (expired, _) = create_session(&store, &alice.id, now - 1).await;
+    let (b1, _) = create_session(&store, &bob.id, now + 3600).await;
+
+    assert_eq!(session_ids(&store, &alice.id).await, ids([&a1, &a2, &a3]));
+    assert_eq!(live(&store, &expired).await, Some(false));
+    let listed = store.list_sessions(&alice.id).await.unwrap();
+    assert!(listed.iter().all(|s| s.user_id == alice.id
+        && s.device_name.as_deref() == Some("conformance laptop")
+        && s.ip.as_deref() == Some("192.0.2.7")
+        && s.user_agent.as_deref() == Some("conformance/1")));
+
+    // Only the owner may revoke, and only once.
+    assert!(
+        !store.revoke_session(&bob.id, &a1).await.unwrap(),
+        "another user's session"
+    );
+    assert_eq!(live(&store, &a1).await, Some(true));
+    assert!(store.revoke_session(&alice.id, &a3).await.unwrap());
+    assert!(
+        !store.revoke_session(&alice.id, &a3).await.unwrap(),
+        "already revoked"
+    );
+    assert!(!store
+        .revoke_session(&alice.id, "no-such-session")
+        .await
+        .unwrap());
+    assert_eq!(live(&store, &a3).await, Some(false));
+    assert_eq!(session_ids(&store, &alice.id).await, ids([&a1, &a2]));
+
+    // A password change keeps only the given session, and only the user's own.
+    let new_hash = PasswordHash::from_stored("$argon2id$v=19$conformance-new-hash".into());
+    store
+        .set_password_hash(&alice.id, &new_hash, Some(&a1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.password_hash(&alice.id).await.unwrap(),
+        Some(new_hash.clone())
+    );
+    assert_eq!(session_ids(&store, &alice.id).await, ids([&a1]));
+    assert_eq!(live(&store, &a1).await, Some(true));
+    assert_eq!(live(&store, &a2).await, Some(false));
+    assert_eq!(
+        live(&store, &b1).await,
+        Some(true),
+        "other users keep their sessions"
+    );
+
+    store
+        .set_password_hash(&alice.id, &new_hash, None)
+        .await
+        .unwrap();
+    assert!(session_ids(&store, &alice.id).await.is_empty());
+    assert_eq!(live(&store, &a1).await, Some(false));
+
+    store.revoke_all_sessions(&bob.id).await.unwrap();
+    assert_eq!(live(&store, &b1).await, Some(false));
+    assert!(session_ids(&store, &bob.id).await.is_empty());
+}
+
+async fn disabling_and_deleting_users(db: TestDb) {
+    let store = db.store;
+    let admin = user(&store, "admin").await;
+    let alice = user(&store, "alice").await;
+    let now = clock::now();
+    let (a1, _) = create_session(&store, &alice.id, now + 3600).await;
+    let (a2, _) = create_session(&store, &alice.id, now + 3600).await;
+    let (admin_session, _) = create_session(&store, &admin.id, now + 3600).await;
+
+    assert!(store.set_user_disabled(&alice.id, true).await.unwrap());
+    let disabled = store.user(&alice.id).await.unwrap().unwrap();
+    let disabled_at = disabled.disabled_at.expect("disabled_at is set");
+    assert!(disabled_at >= now && disabled_at <= clock::now());
+    assert!(disabled.is_disabled());
+    for session in [&a1, &a2] {
+        let auth = store
+            .session_auth(session)
+            .await
+            .unwrap()
+            .expect("session still exists");
+        assert!(!auth.session_live, "disabling revokes every session");
+        assert!(auth.user.is_disabled());
+    }
+    assert!(session_ids(&store, &alice.id).await.is_empty());
+    assert_eq!(
+        live(&store, &admin_session).await,
+        Some(true),
+        "other users are untouched"
+    );
+
+    // Disabling again keeps the original time.
+    assert!(store.set_user_disabled(&alice.id, true).await.unwrap());
+    assert_eq!(
+        store.user(&alice.id).await.unwrap().unwrap().disabled_at,
+        Some(disabled_at)
+    );
+
+    assert!(store.set_user_disabled(&alice.id, false).await.unwrap());
+    assert_eq!(
+        store.user(&alice.id).await.unwrap().unwrap().disabled_at,
+        None
+    );
+    assert_eq!(
+        live(&store, &a1).await,
+        Some(false),
+        "re-enabling does not revive sessions"
+    );
+
+    let ghost = Uuid::now_v7().to_string();
+    assert!(!store.set_user_disabled(&ghost, true).await.unwrap());
+    assert!(!store.set_user_disabled(&ghost, false).await.unwrap());
+
+    // Deleting cascades to sessions and clears the account from invites it created.
+    let (_, invite) = create_invite(&store, &alice.id, 0, None).await;
+    let (a3, _) = create_session(&store, &alice.id, now + 3600).await;
+    assert!(store.delete_user(&alice.id).await.unwrap());
+    for session in [&a1, &a2, &a3] {
+        assert!(
+            store.session_auth(session).await.unwrap().is_none(),
+            "sessions are deleted"
+        );
+    }
+    assert!(store.user(&alice.id).await.unwrap().is_none());
+    assert!(store.user_by_username("alice").await.unwrap().is_none());
+    assert_eq!(stored_invite(&store, &invite.id).await.created_by, None);
+    assert!(
+        !store.delete_user(&alice.id).await.unwrap(),
+        "already deleted"
+    );
+    assert_eq!(store.count_users().await.unwrap(), 1);
+    assert_eq!(live(&store, &admin_session).await, Some(true));
+
+    // The name is free again.
+    let again = user(&store, "Alice").await;
+    assert_ne!(again.id, alice.id);
+}
+
+async fn delete_dead_sessions_removes_only_dead_ones(db: TestDb) {
+    let store = db.store;
+    let alice = user(&store, "alice").await;
+    let now = clock::now();
+    let (expired, _) = create_session(&store, &alice.id, now - 100).await;
+    let (revoked, _) = create_session(&store, &alice.id, now + 3600).await;
+    let (healthy, _) = create_session(&store, &alice.id, now + 3600).await;
+    assert!(store.revoke_session(&alice.id, &revoked).await.unwrap());
+
+    // A cutoff before the revocation removes only what expired before it.
+    assert_eq!(store.delete_dead_sessions(now - 50).await.unwrap(), 1);
+    assert_eq!(live(&store, &expired).await, None);
+    assert_eq!(live(&store, &revoked).await, Some(false));
+    assert_eq!(live(&store, &healthy).await, Some(true));
+
+    // A later cutoff removes the revoked one too, never the live one.
+    assert_eq!(store.delete_dead_sessions(now + 60).await.unwrap(), 1);
+    assert_eq!(live(&store, &revoked).await, None);
+    assert_eq!(live(&store, &healthy).await, Some(true));
+    assert_eq!(store.delete_dead_sessions(now + 60).await.unwrap(), 0);
+    assert_eq!(session_ids(&store, &alice.id).await, ids([&healthy]));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios: settings, counters, reopening
+// ---------------------------------------------------------------------------------------------
+
+async fn settings_round_trip(db: TestDb) {
+    let store = db.store;
+    assert_eq!(store.setting("registration_mode").await.unwrap(), None);
+    store
+        .delete_setting("registration_mode")
+        .await
+        .expect("deleting a missing key is fine");
+
+    store
+        .put_setting("registration_mode", "invite")
+        .await
+        .unwrap();
+    store.put_setting("max_users", "50").await.unwrap();
+    assert_eq!(
+        store.setting("registration_mode").await.unwrap().as_deref(),
+        Some("invite")
+    );
+
+    store
+        .put_setting("registration_mode", "open")
+        .await
+        .unwrap();
+    assert_eq!(
+        store.setting("registration_mode").await.unwrap().as_deref(),
+        Some("open")
+    );
+    assert_eq!(
+        store.setting("max_users").await.unwrap().as_deref(),
+        Some("50")
+    );
+
+    store.delete_setting("registration_mode").await.unwrap();
+    assert_eq!(store.setting("registration_mode").await.unwrap(), None);
+    assert_eq!(
+        store.setting("max_users").await.unwrap().as_deref(),
+        Some("50"),
+        "others stay"
+    );
+
+    let text = "ünïcode & 'quotes' \"and\" $1";
+    store.put_setting("motd", text).await.unwrap();
+    assert_eq!(store.setting("motd").await.unwrap().as_deref(), Some(text));
+}
+
+async fn activity_and_admin_counts(db: TestDb) {
+    let store = db.store;
+    assert_eq!(store.count_users_seen_since(0).await.unwrap(), 0);
+    assert_eq!(store.count_active_admins().await.unwrap(), 0);
+
+    let admin = user(&store, "admin").await;
+    let alice = user(&store, "alice").await;
+    let bob = user(&store, "bob").await;
+    assert_eq!(store.count_active_admins().await.unwrap(), 1);
+    assert_eq!(
+        store.count_users_seen_since(0).await.unwrap(),
+        0,
+        "never seen is not counted"
+    );
+
+    store.touch_user_seen(&alice.id, 1_000).await.unwrap();
+    store.touch_user_seen(&bob.id, 2_000).await.unwrap();
+    store
+        .touch_user_seen(&Uuid::now_v7().to_string(), 5_000)
+        .await
+        .expect("unknown id is a no-op");
+    assert_eq!(store.count_users_seen_since(1_000).await.unwrap(), 2);
+    assert_eq!(store.count_users_seen_since(1_001).await.unwrap(), 1);
+    assert_eq!(
+        store.count_users_seen_since(2_000).await.unwrap(),
+        1,
+        "the bound is inclusive"
+    );
+    assert_eq!(store.count_users_seen_since(2_001).await.unwrap(), 0);
+    store.touch_user_seen(&alice.id, 3_000).await.unwrap();
+    assert_eq!(store.count_users_seen_since(2_001).await.unwrap(), 1);
+    assert_eq!(
+        store.user(&alice.id).await.unwrap().unwrap().last_seen_at,
+        Some(3_000)
+    );
+
+    assert!(store.set_user_role(&bob.id, Role::Admin).await.unwrap());
+    assert_eq!(
+        store.user(&bob.id).await.unwrap().unwrap().role,
+        Role::Admin
+    );
+    assert_eq!(store.count_active_admins().await.unwrap(), 2);
+    assert!(store.set_user_disabled(&bob.id, true).await.unwrap());
+    assert_eq!(
+        store.count_active_admins().await.unwrap(),
+        1,
+        "disabled admins do not count"
+    );
+    assert!(store.set_user_disabled(&admin.id, true).await.unwrap());
+    assert_eq!(store.count_active_admins().await.unwrap(), 0);
+    assert!(store.set_user_disabled(&bob.id, false).await.unwrap());
+    assert_eq!(store.count_active_admins().await.unwrap(), 1);
+    assert!(store.set_user_role(&bob.id, Role::User).await.unwrap());
+    assert_eq!(store.count_active_admins().await.unwrap(), 0);
+    assert!(!store
+        .set_user_role(&Uuid::now_v7().to_string(), Role::Admin)
+        .await
+        .unwrap());
+    assert_eq!(store.count_active_admins().await.unwrap(), 0);
+}
+
+async fn reopening_keeps_data_and_migrations(db: TestDb) {
+    let store = db.store;
+    let founder = user(&store, "founder").await;
+    store.put_setting("max_users", "10").await.unwrap();
+    store.ping().await.unwrap();
+
+    let reopened = Store::connect(&db.url)
+        .await
+        .expect("reopen: migrations apply only once");
+    assert_eq!(reopened.backend(), store.backend());
+    assert_eq!(
+        reopened.user_by_username("founder").await.unwrap(),
+        Some(founder)
+    );
+    assert_eq!(
+        reopened.setting("max_users").await.unwrap().as_deref(),
+        Some("10")
+    );
+    let second = register(&reopened, "second", &open()).await.unwrap();
+    assert_eq!(
+        second.role,
+        Role::User,
+        "the reopened store still sees the first user"
+    );
+    reopened.close().await;
+    assert_eq!(store.count_users().await.unwrap(), 2);
+}
