@@ -3,8 +3,8 @@
 
 use crate::config::Config;
 use crate::error::{ApiError, ApiResult};
-use crate::runtime_settings;
 use crate::state::AppState;
+use crate::{password_work, runtime_settings};
 use axum::http::StatusCode;
 use securevox_domain::{
     clock, Password, PasswordHash, RegistrationMode, Role, SecretToken, Username,
@@ -66,17 +66,17 @@ pub fn parse_display_name(raw: Option<String>) -> ApiResult<Option<String>> {
 
 /// Hashes off the async executor: argon2id is deliberately slow.
 pub async fn hash_password(password: Password) -> ApiResult<PasswordHash> {
-    tokio::task::spawn_blocking(move || password.hash())
+    password_work::run(move |memory| password.hash_with(memory))
         .await
         .map_err(|e| ApiError::internal(&e))
 }
 
 async fn verify_password(password: Password, hash: Option<PasswordHash>) -> ApiResult<bool> {
-    tokio::task::spawn_blocking(move || {
+    password_work::run(move |memory| {
         if let Some(hash) = hash {
-            password.verify(&hash)
+            password.verify_with(&hash, memory)
         } else {
-            password.verify_against_nothing();
+            password.verify_against_nothing(memory);
             false
         }
     })

@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod maintenance;
 pub mod metrics;
+pub mod password_work;
 pub mod rate_limit;
 pub mod routes;
 pub mod runtime_settings;

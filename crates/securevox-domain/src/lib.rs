@@ -14,7 +14,7 @@ pub mod secret_token;
 pub mod username;
 
 pub use capacity::{CapacityReport, Level, Limits, ResourceUsage, Usage};
-pub use password::{Password, PasswordError, PasswordHash};
+pub use password::{HashMemory, Password, PasswordError, PasswordHash};
 pub use registration::RegistrationMode;
 pub use role::Role;
 pub use secret_token::SecretToken;
