@@ -249,3 +249,53 @@ async fn cors_allows_only_configured_origins() {
         .is_none());
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invite_links_follow_public_url_or_a_trusted_proxys_scheme() {
+    let invite_url = |server: &TestServer, token: String, proto: &'static str| {
+        let request = server
+            .http
+            .post(server.url("/api/v1/admin/invites"))
+            .bearer_auth(token)
+            .header("x-forwarded-proto", proto)
+            .header("host", "chat.example.org")
+            .json(&serde_json::json!({}));
+        async move {
+            let body: Value = request.send().await.unwrap().json().await.unwrap();
+            body["url"].as_str().unwrap().to_owned()
+        }
+    };
+    // Untrusted peer: the forwarded scheme is ignored.
+    let server = TestServer::start(Backend::Sqlite).await;
+    let admin = server.admin().await;
+    let url = invite_url(&server, admin.access.clone(), "https").await;
+    assert!(
+        url.starts_with("http://chat.example.org/register?invite="),
+        "{url}"
+    );
+    server.stop().await;
+
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    let admin = server.admin().await;
+    let url = invite_url(&server, admin.access.clone(), "https").await;
+    assert!(
+        url.starts_with("https://chat.example.org/register?invite="),
+        "{url}"
+    );
+    server.stop().await;
+
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.public_url = "https://vox.example.net/".into();
+    })
+    .await;
+    let admin = server.admin().await;
+    let url = invite_url(&server, admin.access.clone(), "http").await;
+    assert!(
+        url.starts_with("https://vox.example.net/register?invite="),
+        "{url}"
+    );
+    server.stop().await;
+}

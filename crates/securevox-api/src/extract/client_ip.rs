@@ -12,19 +12,44 @@ use std::net::{IpAddr, SocketAddr};
 #[derive(Debug, Clone, Copy)]
 pub struct ClientIp(pub IpAddr);
 
+fn peer(parts: &Parts) -> IpAddr {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip())
+}
+
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
         Ok(Self(client_ip(
-            peer,
+            peer(parts),
             &parts.headers,
             &state.trusted_proxies,
         )))
+    }
+}
+
+/// The scheme the client used: `X-Forwarded-Proto` from a trusted proxy (which terminated TLS),
+/// else `http` (the server itself speaks plain HTTP).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientScheme(pub &'static str);
+
+impl FromRequestParts<AppState> for ClientScheme {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        let peer = peer(parts);
+        let trusted = state.trusted_proxies.iter().any(|net| net.contains(&peer));
+        let forwarded = parts
+            .headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok());
+        Ok(Self(match forwarded.map(str::trim) {
+            Some("https") if trusted => "https",
+            _ => "http",
+        }))
     }
 }
 

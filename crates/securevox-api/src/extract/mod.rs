@@ -5,5 +5,5 @@ mod client_ip;
 mod json;
 
 pub use auth::{AdminUser, AuthUser};
-pub use client_ip::{client_ip, ClientIp};
+pub use client_ip::{client_ip, ClientIp, ClientScheme};
 pub use json::{ApiJson, ApiQuery};

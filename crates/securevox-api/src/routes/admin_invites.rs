@@ -1,7 +1,7 @@
 //! Admin: invite codes for a private server.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{AdminUser, ApiJson};
+use crate::extract::{AdminUser, ApiJson, ClientScheme};
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::http::header::HOST;
@@ -97,6 +97,7 @@ pub struct CreatedInvite {
 async fn create_invite(
     State(state): State<AppState>,
     AdminUser(admin): AdminUser,
+    scheme: ClientScheme,
     headers: HeaderMap,
     ApiJson(req): ApiJson<CreateInviteRequest>,
 ) -> ApiResult<(StatusCode, Json<CreatedInvite>)> {
@@ -120,7 +121,7 @@ async fn create_invite(
         .await?;
     let url = format!(
         "{}/register?invite={}",
-        public_base(&state, &headers),
+        public_base(&state, scheme, &headers),
         code.expose()
     );
     let invite = CreatedInvite {
@@ -132,7 +133,7 @@ async fn create_invite(
 }
 
 /// The configured public URL, else the scheme and host this request came in on.
-fn public_base(state: &AppState, headers: &HeaderMap) -> String {
+fn public_base(state: &AppState, scheme: ClientScheme, headers: &HeaderMap) -> String {
     if !state.config.public_url.is_empty() {
         return state.config.public_url.trim_end_matches('/').to_owned();
     }
@@ -140,7 +141,7 @@ fn public_base(state: &AppState, headers: &HeaderMap) -> String {
         .get(HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("localhost");
-    format!("http://{host}")
+    format!("{}://{host}", scheme.0)
 }
 
 /// `GET /api/v1/admin/invites` — every invite, newest first.
