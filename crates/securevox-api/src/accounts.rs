@@ -7,16 +7,13 @@ use crate::state::AppState;
 use crate::{password_work, runtime_settings};
 use axum::http::StatusCode;
 use securevox_domain::{
-    clock, Password, PasswordHash, RegistrationMode, Role, SecretToken, Username,
+    clock, DeviceName, DisplayName, Password, PasswordHash, RegistrationMode, Role, SecretToken,
+    Username,
 };
 use securevox_store::{
-    Admission, InvitePolicy, NewSession, NewUser, RefreshOutcome, RegisterError, Store, UserRecord,
+    AccountChange, AccountChangeError, Admission, InvitePolicy, NewSession, NewUser,
+    RefreshOutcome, RegisterError, Store, UserRecord,
 };
-
-/// Longest display name accepted, in characters.
-pub const MAX_DISPLAY_NAME: usize = 64;
-/// Longest device name accepted, in characters.
-pub const MAX_DEVICE_NAME: usize = 64;
 
 /// Where a request came from, recorded on the session it opens.
 #[derive(Debug, Clone, Default)]
@@ -51,17 +48,16 @@ pub fn parse_new_password(raw: &str, config: &Config) -> ApiResult<Password> {
         .map_err(|e| ApiError::bad_request("invalid_password", e.to_string()))
 }
 
-pub fn parse_display_name(raw: Option<String>) -> ApiResult<Option<String>> {
-    let Some(name) = raw.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) else {
-        return Ok(None);
-    };
-    if name.chars().count() > MAX_DISPLAY_NAME || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "invalid_display_name",
-            format!("display name must be at most {MAX_DISPLAY_NAME} printable characters"),
-        ));
-    }
-    Ok(Some(name))
+pub fn parse_display_name(raw: Option<&str>) -> ApiResult<Option<String>> {
+    DisplayName::parse_optional(raw)
+        .map(|name| name.map(DisplayName::into_string))
+        .map_err(|e| ApiError::bad_request("invalid_display_name", format!("display name {e}")))
+}
+
+fn parse_device_name(raw: Option<&str>) -> ApiResult<Option<String>> {
+    DeviceName::parse_optional(raw)
+        .map(|name| name.map(DeviceName::into_string))
+        .map_err(|e| ApiError::bad_request("invalid_device_name", format!("device name {e}")))
 }
 
 /// Hashes off the async executor: argon2id is deliberately slow.
@@ -97,10 +93,9 @@ fn register_error(e: RegisterError) -> ApiError {
             "invalid_invite",
             "an invite code is needed, and this one is missing, wrong, expired or used up",
         ),
-        RegisterError::Closed => ApiError::forbidden(
-            "registration_closed",
-            "registration on this server is closed",
-        ),
+        RegisterError::Closed => {
+            ApiError::forbidden("registration_closed", "registration on this server is closed")
+        }
         RegisterError::Store(e) => e.into(),
     }
 }
@@ -114,25 +109,38 @@ pub async fn register(
 ) -> ApiResult<(UserRecord, IssuedTokens)> {
     let username = parse_username(&input.username)?;
     let password = parse_new_password(&input.password, &state.config)?;
-    let display_name = parse_display_name(input.display_name)?;
+    let display_name = parse_display_name(input.display_name.as_deref())?;
     let mode = runtime_settings::registration_mode(&state.store, &state.config).await?;
+    let (limits, _) = runtime_settings::limits(&state.store, &state.config).await?;
+    let invite_digest =
+        input.invite_code.as_deref().map(|c| SecretToken::from_client(c.trim()).digest());
+    // Refuse what policy refuses before spending a password hash on it; the transaction
+    // below checks again, atomically, for requests that race.
+    let users = state.store.count_users().await?;
+    match mode {
+        RegistrationMode::Closed => return Err(register_error(RegisterError::Closed)),
+        RegistrationMode::Invite if users > 0 => {
+            let usable = match &invite_digest {
+                Some(digest) => state.store.invite_usable(digest).await?,
+                None => false,
+            };
+            if !usable {
+                return Err(register_error(RegisterError::InvalidInvite));
+            }
+        }
+        RegistrationMode::Invite | RegistrationMode::Open => {}
+    }
+    if limits.max_registered_users > 0 && users >= limits.max_registered_users {
+        return Err(register_error(RegisterError::CapacityReached(limits.max_registered_users)));
+    }
     let invite = match mode {
         RegistrationMode::Open => InvitePolicy::NotNeeded,
-        RegistrationMode::Invite => InvitePolicy::Required(
-            input
-                .invite_code
-                .as_deref()
-                .map(|c| SecretToken::from_client(c.trim()).digest()),
-        ),
+        RegistrationMode::Invite => InvitePolicy::Required(invite_digest),
         RegistrationMode::Closed => InvitePolicy::Closed,
     };
-    let (limits, _) = runtime_settings::limits(&state.store, &state.config).await?;
-    let admission = Admission {
-        max_users: limits.max_registered_users,
-        invite,
-        first_user_is_admin: true,
-    };
-    let user = create_user(
+    let admission =
+        Admission { max_users: limits.max_registered_users, invite, first_user_is_admin: true };
+    let (user, hash) = create_user_with_hash(
         &state.store,
         username,
         password,
@@ -142,11 +150,12 @@ pub async fn register(
     )
     .await?;
     tracing::info!(user_id = %user.id, username = %user.username, role = user.role.as_str(), "user registered");
-    let tokens = open_session(state, &user, ctx).await?;
+    let tokens = open_session(state, &user, &hash, ctx).await?;
     Ok((user, tokens))
 }
 
-/// Creates an account; shared by registration and the admin CLI.
+/// Creates an account; shared by registration and the admin CLI. The display name is
+/// validated here so that every way in applies the same rule.
 pub async fn create_user(
     store: &Store,
     username: Username,
@@ -155,19 +164,29 @@ pub async fn create_user(
     role: Role,
     admission: &Admission,
 ) -> ApiResult<UserRecord> {
+    let display_name = parse_display_name(display_name.as_deref())?;
+    Ok(create_user_with_hash(store, username, password, display_name, role, admission).await?.0)
+}
+
+async fn create_user_with_hash(
+    store: &Store,
+    username: Username,
+    password: Password,
+    display_name: Option<String>,
+    role: Role,
+    admission: &Admission,
+) -> ApiResult<(UserRecord, PasswordHash)> {
     let password_hash = hash_password(password).await?;
     let new = NewUser {
         id: uuid::Uuid::now_v7().to_string(),
         username_key: username.key(),
         username: username.as_str().to_owned(),
         display_name,
-        password_hash,
+        password_hash: password_hash.clone(),
         role,
     };
-    store
-        .register_user(new, admission)
-        .await
-        .map_err(register_error)
+    let user = store.register_user(new, admission).await.map_err(register_error)?;
+    Ok((user, password_hash))
 }
 
 /// Checks a username and password and opens a session on success.
@@ -179,58 +198,53 @@ pub async fn login(
 ) -> ApiResult<(UserRecord, IssuedTokens)> {
     let invalid = || ApiError::unauthorized("invalid_credentials", "wrong username or password");
     let password = Password::for_login(password).map_err(|_| invalid())?;
-    let key = username.trim().to_ascii_lowercase();
-    let found = state.store.user_for_login(&key).await?;
+    // A name that cannot be a username is looked up nowhere (odd bytes never reach the
+    // database), but costs the same time as a real check.
+    let found = match Username::try_from(username.trim()) {
+        Ok(name) => state.store.user_for_login(&name.key()).await?,
+        Err(_) => None,
+    };
     let (user, hash) = match found {
         Some((user, hash)) => (Some(user), Some(hash)),
         None => (None, None),
     };
-    // Verify even for unknown users so timing does not reveal which usernames exist.
-    let matches = verify_password(password, hash).await?;
-    let Some(user) = user.filter(|_| matches) else {
+    let matches = verify_password(password, hash.clone()).await?;
+    let (Some(user), Some(hash)) = (user.filter(|_| matches), hash) else {
         state.metrics.auth_failure("invalid_credentials");
         return Err(invalid());
     };
     if user.is_disabled() {
         state.metrics.auth_failure("account_disabled");
-        return Err(ApiError::forbidden(
-            "account_disabled",
-            "this account is disabled",
-        ));
+        return Err(ApiError::forbidden("account_disabled", "this account is disabled"));
     }
-    let tokens = open_session(state, &user, ctx).await?;
+    let tokens = open_session(state, &user, &hash, ctx).await?;
     Ok((user, tokens))
 }
 
-/// Opens a device session and issues its first tokens.
-pub async fn open_session(
+/// Opens a device session and issues its first tokens, if the account still has the password
+/// hash that was just verified and is still enabled.
+async fn open_session(
     state: &AppState,
     user: &UserRecord,
+    verified_hash: &PasswordHash,
     ctx: ClientContext,
 ) -> ApiResult<IssuedTokens> {
-    let device_name = match ctx.device_name {
-        Some(name) if name.chars().count() > MAX_DEVICE_NAME => {
-            return Err(ApiError::bad_request(
-                "invalid_device_name",
-                format!("device name must be at most {MAX_DEVICE_NAME} characters"),
-            ))
-        }
-        other => other,
-    };
     let refresh_token = SecretToken::generate();
     let session = NewSession {
         id: uuid::Uuid::now_v7().to_string(),
         user_id: user.id.clone(),
-        device_name,
+        device_name: parse_device_name(ctx.device_name.as_deref())?,
         refresh_digest: refresh_token.digest(),
-        expires_at: clock::now() + state.config.auth.refresh_token_ttl_s as i64,
+        expires_at: clock::now().saturating_add(ttl_seconds(state.config.auth.refresh_token_ttl_s)),
         ip: ctx.ip,
         user_agent: ctx.user_agent.map(|ua| ua.chars().take(200).collect()),
     };
-    state.store.create_session(&session).await?;
-    if let Some(at) = state.activity.mark(&user.id) {
-        state.store.touch_user_seen(&user.id, at).await?;
+    if !state.store.open_session(&session, verified_hash).await? {
+        // The password changed or the account was disabled while this login was checked.
+        state.metrics.auth_failure("invalid_credentials");
+        return Err(ApiError::unauthorized("invalid_credentials", "wrong username or password"));
     }
+    state.activity.mark(&user.id);
     Ok(IssuedTokens {
         access_token: state.tokens.issue(&user.id, &session.id),
         refresh_token,
@@ -239,25 +253,24 @@ pub async fn open_session(
     })
 }
 
+/// A configured lifetime in seconds as a timestamp offset (saturating: never wraps).
+fn ttl_seconds(ttl_s: u64) -> i64 {
+    i64::try_from(ttl_s).unwrap_or(i64::MAX)
+}
+
 /// Exchanges a refresh token for new tokens; the presented one stops working.
 pub async fn refresh(state: &AppState, presented: &str) -> ApiResult<(UserRecord, IssuedTokens)> {
     let next = SecretToken::generate();
-    let expires_at = clock::now() + state.config.auth.refresh_token_ttl_s as i64;
+    let expires_at =
+        clock::now().saturating_add(ttl_seconds(state.config.auth.refresh_token_ttl_s));
     let outcome = state
         .store
-        .rotate_refresh(
-            &SecretToken::from_client(presented).digest(),
-            &next.digest(),
-            expires_at,
-        )
+        .rotate_refresh(&SecretToken::from_client(presented).digest(), &next.digest(), expires_at)
         .await?;
     match outcome {
         RefreshOutcome::Rotated { session_id, user } => {
             if user.is_disabled() {
-                return Err(ApiError::unauthorized(
-                    "account_disabled",
-                    "this account is disabled",
-                ));
+                return Err(ApiError::unauthorized("account_disabled", "this account is disabled"));
             }
             let access_token = state.tokens.issue(&user.id, &session_id);
             let tokens = IssuedTokens {
@@ -299,30 +312,28 @@ pub async fn change_password(
         .map_err(|_| ApiError::forbidden("invalid_credentials", "current password is wrong"))?;
     let stored = state.store.password_hash(user_id).await?;
     if !verify_password(current, stored).await? {
-        return Err(ApiError::forbidden(
-            "invalid_credentials",
-            "current password is wrong",
-        ));
+        return Err(ApiError::forbidden("invalid_credentials", "current password is wrong"));
     }
     let hash = hash_password(new).await?;
-    state
-        .store
-        .set_password_hash(user_id, &hash, Some(session_id))
-        .await?;
+    state.store.set_password_hash(user_id, &hash, Some(session_id)).await?;
     Ok(())
 }
 
-/// Refuses a change that would leave the server with no enabled admin.
-pub async fn ensure_not_last_admin(store: &Store, target: &UserRecord) -> ApiResult<()> {
-    if target.role == Role::Admin
-        && !target.is_disabled()
-        && store.count_active_admins().await? <= 1
-    {
-        return Err(ApiError::new(
+/// Applies admin changes to an account (see [`Store::change_account`]), mapping its refusals to
+/// API errors. `Ok(None)` after a deletion.
+pub async fn change_account(
+    store: &Store,
+    user_id: &str,
+    changes: &[AccountChange],
+) -> ApiResult<Option<UserRecord>> {
+    match store.change_account(user_id, changes).await {
+        Ok(user) => Ok(user),
+        Err(AccountChangeError::NotFound) => Err(ApiError::not_found("user")),
+        Err(AccountChangeError::LastAdmin) => Err(ApiError::new(
             StatusCode::CONFLICT,
             "last_admin",
             "this is the last enabled admin; promote another user first",
-        ));
+        )),
+        Err(AccountChangeError::Store(e)) => Err(e.into()),
     }
-    Ok(())
 }

@@ -17,10 +17,7 @@ impl ActivityTracker {
     /// Returns the time to store if this user's `last_seen_at` is due for a write.
     pub fn mark(&self, user_id: &str) -> Option<i64> {
         let now = clock::now();
-        let mut map = self
-            .last_written
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.last_written.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         match map.get(user_id) {
             Some(&at) if now - at < WRITE_EVERY_S => None,
             _ => {
@@ -33,10 +30,7 @@ impl ActivityTracker {
     /// Drops entries old enough that the next request writes anyway.
     pub fn prune(&self) {
         let now = clock::now();
-        let mut map = self
-            .last_written
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut map = self.last_written.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         map.retain(|_, at| now - *at < WRITE_EVERY_S);
     }
 }

@@ -28,22 +28,14 @@ pub async fn report(
         call_participants: live.map_or(0, |l| l.call_participants.load(Ordering::Relaxed)),
     };
     let data_dir = config.data_dir.clone();
-    let (disk_threshold, memory_threshold) = (
-        config.capacity.disk_threshold_percent,
-        config.capacity.memory_threshold_percent,
-    );
+    let (disk_threshold, memory_threshold) =
+        (config.capacity.disk_threshold_percent, config.capacity.memory_threshold_percent);
     let (resources, resident) = tokio::task::spawn_blocking(move || {
         machine_resources(&data_dir, disk_threshold, memory_threshold)
     })
     .await
     .unwrap_or_default();
-    Ok(CapacityReport::build(
-        counts,
-        limits,
-        resources,
-        resident,
-        clock::rfc3339(now),
-    ))
+    Ok(CapacityReport::build(counts, limits, resources, resident, clock::rfc3339(now)))
 }
 
 /// Disk use of the volume holding `data_dir`, system memory use, and this process's resident

@@ -65,9 +65,22 @@ impl Default for Config {
 
 impl Config {
     /// The database URL in effect: the configured one, or SQLite under the data directory.
+    /// `%`, `?` and `#` in the path are percent-encoded, so they stay part of the file name
+    /// instead of starting an escape, a query or a fragment.
     pub fn effective_database_url(&self) -> String {
         if self.database_url.is_empty() {
-            format!("sqlite://{}", self.data_dir.join("securevox.db").display())
+            let path = self.data_dir.join("securevox.db").display().to_string();
+            let mut url = String::with_capacity(path.len() + 9);
+            url.push_str("sqlite://");
+            for c in path.chars() {
+                match c {
+                    '%' => url.push_str("%25"),
+                    '?' => url.push_str("%3F"),
+                    '#' => url.push_str("%23"),
+                    c => url.push(c),
+                }
+            }
+            url
         } else {
             self.database_url.clone()
         }
@@ -135,12 +148,7 @@ pub struct RateLimitConfig {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self {
-            login_per_minute: 5,
-            register_per_minute: 2,
-            api_per_second: 10,
-            api_burst: 20,
-        }
+        Self { login_per_minute: 5, register_per_minute: 2, api_per_second: 10, api_burst: 20 }
     }
 }
 
@@ -179,10 +187,7 @@ pub struct RetentionConfig {
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        Self {
-            sessions_days: 7,
-            cleanup_interval_s: 3600,
-        }
+        Self { sessions_days: 7, cleanup_interval_s: 3600 }
     }
 }
 
@@ -210,10 +215,23 @@ impl Secret {
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(if self.0.is_empty() {
-            "Secret(<unset>)"
-        } else {
-            "Secret(<redacted>)"
-        })
+        f.write_str(if self.0.is_empty() { "Secret(<unset>)" } else { "Secret(<redacted>)" })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_url_keeps_special_characters_in_the_data_dir_as_part_of_the_path() {
+        let config = |dir: &str| Config { data_dir: PathBuf::from(dir), ..Config::default() };
+        assert_eq!(config("./data").effective_database_url(), "sqlite://./data/securevox.db");
+        assert_eq!(
+            config("/srv/50% off?#1").effective_database_url(),
+            "sqlite:///srv/50%25 off%3F%231/securevox.db"
+        );
+        let explicit = Config { database_url: "postgres://h/db".into(), ..config("/x?y") };
+        assert_eq!(explicit.effective_database_url(), "postgres://h/db", "used as given");
     }
 }

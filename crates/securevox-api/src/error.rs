@@ -35,13 +35,7 @@ pub struct ErrorDetail {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self {
-            status,
-            code,
-            message: message.into(),
-            details: None,
-            retry_after_s: None,
-        }
+        Self { status, code, message: message.into(), details: None, retry_after_s: None }
     }
 
     #[must_use]
@@ -63,11 +57,7 @@ impl ApiError {
     }
 
     pub fn not_found(what: &str) -> Self {
-        Self::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("{what} not found"),
-        )
+        Self::new(StatusCode::NOT_FOUND, "not_found", format!("{what} not found"))
     }
 
     pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
@@ -88,11 +78,7 @@ impl ApiError {
     /// A server-side failure: the cause is logged once here; the client sees only "internal error".
     pub fn internal(cause: &dyn std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");
-        Self::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "internal error",
-        )
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
     }
 
     pub fn unavailable(code: &'static str, message: impl Into<String>) -> Self {
@@ -125,9 +111,7 @@ impl IntoResponse for ApiError {
         };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(s) = self.retry_after_s {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(s));
         }
         response
     }

@@ -23,7 +23,7 @@ pub mod tokens;
 
 use crate::error::ApiError;
 use axum::extract::DefaultBodyLimit;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::get;
@@ -65,17 +65,16 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::me::routes())
         .merge(routes::admin_users::routes())
         .merge(routes::admin_invites::routes())
-        .merge(routes::admin_server::routes())
+        .merge(routes::admin_registration::routes())
+        .merge(routes::admin_limits::routes())
+        .merge(routes::admin_capacity::routes())
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").into();
     let components = openapi.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         "bearer",
         SecurityScheme::Http(
-            HttpBuilder::new()
-                .scheme(HttpAuthScheme::Bearer)
-                .bearer_format("JWT")
-                .build(),
+            HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build(),
         ),
     );
     (router, openapi)
@@ -84,9 +83,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
     let (api, mut openapi) = api_routes();
-    let (health_router, health_doc) = OpenApiRouter::new()
-        .routes(utoipa_axum::routes!(routes::ops::health))
-        .split_for_parts();
+    let (health_router, health_doc) =
+        OpenApiRouter::new().routes(utoipa_axum::routes!(routes::ops::health)).split_for_parts();
     openapi.merge(health_doc);
     let openapi_json = Arc::new(serde_json::to_value(&openapi).unwrap_or_default());
     let docs_html = Arc::new(routes::ops::docs_page(&openapi_json));
@@ -96,14 +94,8 @@ pub fn router(state: AppState) -> Router {
         .merge(api)
         .merge(health_router)
         .route("/metrics", get(routes::ops::metrics))
-        .route(
-            "/api/openapi.json",
-            get(move || async move { Json((*openapi_json).clone()) }),
-        )
-        .route(
-            "/api/docs",
-            get(move || async move { (*docs_html).clone() }),
-        )
+        .route("/api/openapi.json", get(move || async move { Json((*openapi_json).clone()) }))
+        .route("/api/docs", get(move || async move { (*docs_html).clone() }))
         .route_layer(from_fn_with_state(state.clone(), metrics::track))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
         .method_not_allowed_fallback(|| async {
@@ -119,15 +111,15 @@ pub fn router(state: AppState) -> Router {
         }))
         .layer(TraceLayer::new_for_http());
     if !state.config.cors_origins.is_empty() {
-        let origins: Vec<HeaderValue> = state
-            .config
-            .cors_origins
-            .iter()
-            .filter_map(|o| o.parse().ok())
-            .collect();
+        // The binary validated the origins at load: "*" alone, or http(s) origins.
+        let allow = if state.config.cors_origins.iter().any(|o| o == "*") {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(state.config.cors_origins.iter().filter_map(|o| o.parse().ok()))
+        };
         app = app.layer(
             CorsLayer::new()
-                .allow_origin(AllowOrigin::list(origins))
+                .allow_origin(allow)
                 .allow_methods(tower_http::cors::Any)
                 .allow_headers(tower_http::cors::Any),
         );
@@ -145,9 +137,7 @@ pub async fn serve(
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
     let jobs = tokio::spawn(maintenance::run(state.clone(), jobs_stopped));
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     let _ = stop_jobs.send(true);
     let _ = jobs.await;
     state.store.close().await;

@@ -61,23 +61,11 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("securevox");
         let requests = Family::<RequestLabels, Counter>::default();
-        registry.register(
-            "http_requests",
-            "HTTP requests by route and status",
-            requests.clone(),
-        );
+        registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
-        registry.register(
-            "http_request_duration_seconds",
-            "HTTP request latency",
-            latency.clone(),
-        );
+        registry.register("http_request_duration_seconds", "HTTP request latency", latency.clone());
         let rate_limited = Family::<NameLabel, Counter>::default();
-        registry.register(
-            "rate_limited",
-            "Requests refused by a rate limit",
-            rate_limited.clone(),
-        );
+        registry.register("rate_limited", "Requests refused by a rate limit", rate_limited.clone());
         let auth_failures = Family::<NameLabel, Counter>::default();
         registry.register(
             "auth_failures",
@@ -97,17 +85,9 @@ impl Metrics {
             capacity_level.clone(),
         );
         let db_pool = Family::<StateLabel, Gauge>::default();
-        registry.register(
-            "db_pool_connections",
-            "Database pool connections",
-            db_pool.clone(),
-        );
+        registry.register("db_pool_connections", "Database pool connections", db_pool.clone());
         let db_up = Gauge::default();
-        registry.register(
-            "db_up",
-            "1 when the database answered the last scrape",
-            db_up.clone(),
-        );
+        registry.register("db_up", "1 when the database answered the last scrape", db_up.clone());
         Self {
             registry,
             requests,
@@ -122,34 +102,19 @@ impl Metrics {
     }
 
     pub fn rate_limited(&self, limit: &str) {
-        self.rate_limited
-            .get_or_create(&NameLabel { name: limit.into() })
-            .inc();
+        self.rate_limited.get_or_create(&NameLabel { name: limit.into() }).inc();
     }
 
     pub fn auth_failure(&self, reason: &str) {
-        self.auth_failures
-            .get_or_create(&NameLabel {
-                name: reason.into(),
-            })
-            .inc();
+        self.auth_failures.get_or_create(&NameLabel { name: reason.into() }).inc();
     }
 
     fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let route = route.to_owned();
         self.requests
-            .get_or_create(&RequestLabels {
-                method: method.into(),
-                route: route.clone(),
-                status,
-            })
+            .get_or_create(&RequestLabels { method: method.into(), route: route.clone(), status })
             .inc();
-        self.latency
-            .get_or_create(&RouteLabels {
-                method: method.into(),
-                route,
-            })
-            .observe(seconds);
+        self.latency.get_or_create(&RouteLabels { method: method.into(), route }).observe(seconds);
     }
 
     /// Refreshes the database-derived gauges and renders the text exposition format.
@@ -157,24 +122,14 @@ impl Metrics {
         self.db_up.set(i64::from(report.is_some()));
         if let Some(report) = report {
             for u in &report.usage {
-                self.usage
-                    .get_or_create(&NameLabel {
-                        name: u.name.clone(),
-                    })
-                    .set(u.used as i64);
+                self.usage.get_or_create(&NameLabel { name: u.name.clone() }).set(u.used as i64);
             }
             self.capacity_level.set(report.level as i64);
         }
         let (size, idle) = pool;
+        self.db_pool.get_or_create(&StateLabel { state: "idle".into() }).set(idle as i64);
         self.db_pool
-            .get_or_create(&StateLabel {
-                state: "idle".into(),
-            })
-            .set(idle as i64);
-        self.db_pool
-            .get_or_create(&StateLabel {
-                state: "busy".into(),
-            })
+            .get_or_create(&StateLabel { state: "busy".into() })
             .set(i64::from(size) - idle as i64);
         let mut out = String::new();
         // Writing into a String cannot fail.

@@ -47,11 +47,7 @@ pub async fn run<T: Send + 'static>(
             .pop()
             .unwrap_or_default();
         let result = work(&mut memory);
-        workers
-            .buffers
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(memory);
+        workers.buffers.lock().unwrap_or_else(PoisonError::into_inner).push(memory);
         drop(permit);
         result
     })

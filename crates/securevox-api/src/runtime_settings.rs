@@ -22,12 +22,10 @@ pub async fn limits(store: &Store, config: &Config) -> Result<(Limits, Source), 
     let stored = store.setting(LIMITS_KEY).await?;
     // A stored value that no longer parses (e.g. written by a newer version) falls back to the
     // configured limits rather than to none at all.
-    Ok(
-        match stored.and_then(|json| serde_json::from_str(&json).ok()) {
-            Some(limits) => (limits, Source::Database),
-            None => (config.limits, Source::Config),
-        },
-    )
+    Ok(match stored.and_then(|json| serde_json::from_str(&json).ok()) {
+        Some(limits) => (limits, Source::Database),
+        None => (config.limits, Source::Config),
+    })
 }
 
 pub async fn set_limits(store: &Store, limits: &Limits) -> Result<(), StoreError> {
@@ -44,9 +42,7 @@ pub async fn registration_mode(
     config: &Config,
 ) -> Result<RegistrationMode, StoreError> {
     let stored = store.setting(REGISTRATION_KEY).await?;
-    Ok(stored
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(config.auth.registration))
+    Ok(stored.and_then(|s| s.parse().ok()).unwrap_or(config.auth.registration))
 }
 
 pub async fn set_registration_mode(

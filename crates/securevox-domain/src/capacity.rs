@@ -115,11 +115,7 @@ impl Usage {
             name: name.to_owned(),
             used,
             limit,
-            percent: if limit == 0 {
-                0.0
-            } else {
-                percent(used, limit)
-            },
+            percent: if limit == 0 { 0.0 } else { percent(used, limit) },
             level: Level::for_usage(used, limit),
         }
     }
@@ -187,22 +183,14 @@ impl CapacityReport {
         generated_at: String,
     ) -> Self {
         let usage = vec![
-            Usage::new(
-                "registered_users",
-                counts.registered_users,
-                limits.max_registered_users,
-            ),
+            Usage::new("registered_users", counts.registered_users, limits.max_registered_users),
             Usage::new("active_users", counts.active_users, limits.max_active_users),
             Usage::new(
                 "daily_active_users",
                 counts.daily_active_users,
                 limits.max_daily_active_users,
             ),
-            Usage::new(
-                "concurrent_calls",
-                counts.concurrent_calls,
-                limits.max_concurrent_calls,
-            ),
+            Usage::new("concurrent_calls", counts.concurrent_calls, limits.max_concurrent_calls),
             Usage::new(
                 "call_participants",
                 counts.call_participants,
@@ -215,14 +203,7 @@ impl CapacityReport {
             .chain(resources.iter().map(|r| r.level))
             .max()
             .unwrap_or(Level::Ok);
-        Self {
-            level,
-            generated_at,
-            usage,
-            resources,
-            process_resident_bytes,
-            limits,
-        }
+        Self { level, generated_at, usage, resources, process_resident_bytes, limits }
     }
 
     pub fn usage(&self, name: &str) -> Option<&Usage> {
@@ -242,11 +223,7 @@ mod tests {
         assert_eq!(Level::for_usage(47, 50), Level::Critical);
         assert_eq!(Level::for_usage(50, 50), Level::Blocked);
         assert_eq!(Level::for_usage(70, 50), Level::Blocked);
-        assert_eq!(
-            Level::for_usage(1_000_000, 0),
-            Level::Ok,
-            "0 means unlimited"
-        );
+        assert_eq!(Level::for_usage(1_000_000, 0), Level::Ok, "0 means unlimited");
     }
 
     #[test]
@@ -259,10 +236,7 @@ mod tests {
 
     #[test]
     fn report_level_is_the_worst_item() {
-        let counts = Counts {
-            registered_users: 41,
-            ..Counts::default()
-        };
+        let counts = Counts { registered_users: 41, ..Counts::default() };
         let report = CapacityReport::build(counts, Limits::default(), vec![], 0, String::new());
         assert_eq!(report.level, Level::Warning);
         assert!((report.usage("registered_users").unwrap().percent - 82.0).abs() < 1e-9);

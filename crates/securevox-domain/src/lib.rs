@@ -8,6 +8,7 @@
 pub mod capacity;
 pub mod clock;
 pub mod password;
+pub mod profile;
 pub mod registration;
 pub mod role;
 pub mod secret_token;
@@ -15,6 +16,7 @@ pub mod username;
 
 pub use capacity::{CapacityReport, Level, Limits, ResourceUsage, Usage};
 pub use password::{HashMemory, Password, PasswordError, PasswordHash};
+pub use profile::{DeviceName, DisplayName, NameError};
 pub use registration::RegistrationMode;
 pub use role::Role;
 pub use secret_token::SecretToken;

@@ -122,10 +122,7 @@ impl Password {
         let Ok(algorithm) = Algorithm::try_from(phc.algorithm) else {
             return false;
         };
-        let Ok(version) = phc
-            .version
-            .map_or(Ok(Version::default()), Version::try_from)
-        else {
+        let Ok(version) = phc.version.map_or(Ok(Version::default()), Version::try_from) else {
             return false;
         };
         let Ok(params) = Params::try_from(&phc) else {
@@ -133,15 +130,8 @@ impl Password {
         };
         let argon = Argon2::new(algorithm, version, params.clone());
         // `Output` equality is constant-time.
-        compute(
-            &argon,
-            params.m_cost(),
-            self.0.as_bytes(),
-            salt,
-            expected.len(),
-            memory,
-        )
-        .is_ok_and(|computed| computed == expected)
+        compute(&argon, params.m_cost(), self.0.as_bytes(), salt, expected.len(), memory)
+            .is_ok_and(|computed| computed == expected)
     }
 
     /// Spends the same time as a real check, for logins with an unknown username, so response
@@ -195,18 +185,9 @@ mod tests {
 
     #[test]
     fn enforces_length_policy() {
-        assert_eq!(
-            Password::new("short", 8).unwrap_err(),
-            PasswordError::TooShort(8)
-        );
-        assert_eq!(
-            Password::new(&"x".repeat(2000), 8).unwrap_err(),
-            PasswordError::TooLong
-        );
-        assert!(
-            Password::new("ünïcödé!", 8).is_ok(),
-            "counts characters, not bytes"
-        );
+        assert_eq!(Password::new("short", 8).unwrap_err(), PasswordError::TooShort(8));
+        assert_eq!(Password::new(&"x".repeat(2000), 8).unwrap_err(), PasswordError::TooLong);
+        assert!(Password::new("ünïcödé!", 8).is_ok(), "counts characters, not bytes");
     }
 
     #[test]
@@ -217,12 +198,8 @@ mod tests {
         let hash = pw.hash_with(&mut memory);
         let again = pw.hash_with(&mut memory);
         let parsed = argon2::PasswordHash::new(hash.as_str()).unwrap();
-        assert!(Argon2::default()
-            .verify_password(b"correct horse", &parsed)
-            .is_ok());
-        assert!(Argon2::default()
-            .verify_password(b"wrong horse", &parsed)
-            .is_err());
+        assert!(Argon2::default().verify_password(b"correct horse", &parsed).is_ok());
+        assert!(Argon2::default().verify_password(b"wrong horse", &parsed).is_err());
         assert!(pw.verify_with(&again, &mut memory));
 
         // A hash made by the crate's own API, with other parameters, verifies here too.

@@ -32,9 +32,7 @@ impl FromStr for RegistrationMode {
             "open" => Ok(Self::Open),
             "invite" => Ok(Self::Invite),
             "closed" => Ok(Self::Closed),
-            other => Err(format!(
-                "unknown registration mode {other:?} (open, invite, closed)"
-            )),
+            other => Err(format!("unknown registration mode {other:?} (open, invite, closed)")),
         }
     }
 }

@@ -41,12 +41,10 @@ impl SecretToken {
     /// Hex SHA-256 of the token: what the database stores and looks up.
     pub fn digest(&self) -> String {
         use std::fmt::Write;
-        Sha256::digest(self.0.as_bytes())
-            .iter()
-            .fold(String::with_capacity(64), |mut hex, b| {
-                let _ = write!(hex, "{b:02x}");
-                hex
-            })
+        Sha256::digest(self.0.as_bytes()).iter().fold(String::with_capacity(64), |mut hex, b| {
+            let _ = write!(hex, "{b:02x}");
+            hex
+        })
     }
 
     /// The first characters, safe to show in listings so an admin can tell codes apart.

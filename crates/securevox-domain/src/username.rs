@@ -35,16 +35,10 @@ impl TryFrom<&str> for Username {
     fn try_from(raw: &str) -> Result<Self, Self::Error> {
         let len = raw.chars().count();
         if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&len) {
-            return Err(UsernameError::Length {
-                min: Self::MIN_LEN,
-                max: Self::MAX_LEN,
-            });
+            return Err(UsernameError::Length { min: Self::MIN_LEN, max: Self::MAX_LEN });
         }
         let allowed = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-');
-        let starts_well = raw
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric());
+        let starts_well = raw.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
         if !starts_well || !raw.chars().all(allowed) {
             return Err(UsernameError::Charset);
         }
@@ -77,14 +71,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_length_and_characters() {
-        assert!(matches!(
-            Username::try_from("ab"),
-            Err(UsernameError::Length { .. })
-        ));
-        assert!(matches!(
-            Username::try_from(&*"a".repeat(33)),
-            Err(UsernameError::Length { .. })
-        ));
+        assert!(matches!(Username::try_from("ab"), Err(UsernameError::Length { .. })));
+        assert!(matches!(Username::try_from(&*"a".repeat(33)), Err(UsernameError::Length { .. })));
         assert_eq!(Username::try_from("_alice"), Err(UsernameError::Charset));
         assert_eq!(Username::try_from("al ice"), Err(UsernameError::Charset));
         assert_eq!(Username::try_from("alïce"), Err(UsernameError::Charset));

@@ -80,10 +80,7 @@ impl Store {
         )
         .fetch_all(&self.pool)
         .await?;
-        Ok(rows
-            .iter()
-            .map(InviteRecord::from_row)
-            .collect::<Result<_, _>>()?)
+        Ok(rows.iter().map(InviteRecord::from_row).collect::<Result<_, _>>()?)
     }
 
     /// Revokes an invite. False if unknown or already revoked.

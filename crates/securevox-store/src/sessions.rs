@@ -1,11 +1,11 @@
 //! Device sessions: one per logged-in device, each with a rotating refresh token stored as a
 //! digest. Access tokens name their session, so revoking a session cuts its device off at once.
 
-use crate::users::{revoke_all_sessions, UserRecord, USER_COLUMNS};
+use crate::users::{UserRecord, USER_COLUMNS};
 use crate::{Store, StoreError};
-use securevox_domain::clock;
+use securevox_domain::{clock, PasswordHash};
 use sqlx::any::AnyRow;
-use sqlx::Row;
+use sqlx::{Any, Row, Transaction};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -61,10 +61,7 @@ pub struct SessionAuth {
 #[derive(Debug, Clone)]
 pub enum RefreshOutcome {
     /// The token was current: it is replaced by the new digest.
-    Rotated {
-        session_id: String,
-        user: UserRecord,
-    },
+    Rotated { session_id: String, user: UserRecord },
     /// The token was the one *before* the current one: someone replayed it, so the session is
     /// revoked (the legitimate device logs in again; a thief is cut off).
     Reused,
@@ -73,23 +70,46 @@ pub enum RefreshOutcome {
 }
 
 impl Store {
+    /// Inserts a session as is, with no check of the account (imports, tests). Logins use
+    /// [`Store::open_session`].
     pub async fn create_session(&self, new: &NewSession) -> Result<(), StoreError> {
-        let now = clock::now();
-        sqlx::query(
-            "INSERT INTO sessions (id, user_id, device_name, refresh_hash, created_at, \
-             last_used_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
-        )
-        .bind(&new.id)
-        .bind(&new.user_id)
-        .bind(&new.device_name)
-        .bind(&new.refresh_digest)
-        .bind(now)
-        .bind(new.expires_at)
-        .bind(&new.ip)
-        .bind(&new.user_agent)
-        .execute(&self.pool)
-        .await?;
+        let mut tx = self.pool.begin().await?;
+        insert_session(&mut tx, new).await?;
+        tx.commit().await?;
         Ok(())
+    }
+
+    /// Opens a session for a login that just verified `verified_hash` (or for a registration),
+    /// only if the account is still enabled and its password is still that hash. False if not.
+    ///
+    /// The first statement updates the user's row (marking it seen), which takes its row lock:
+    /// a concurrent password change or disable either commits first — then the condition
+    /// fails — or waits for this session to commit and then revokes it. Without this, a login
+    /// verified just before a password change could keep a session the change never saw.
+    pub async fn open_session(
+        &self,
+        new: &NewSession,
+        verified_hash: &PasswordHash,
+    ) -> Result<bool, StoreError> {
+        let now = clock::now();
+        let mut tx = self.pool.begin().await?;
+        let still_valid = sqlx::query(
+            "UPDATE users SET last_seen_at = $1 WHERE id = $2 AND disabled_at IS NULL \
+             AND password_hash = $3",
+        )
+        .bind(now)
+        .bind(&new.user_id)
+        .bind(verified_hash.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !still_valid {
+            return Ok(false);
+        }
+        insert_session(&mut tx, new).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     /// The session an access token names, with its user, in one indexed lookup.
@@ -98,10 +118,7 @@ impl Store {
             "SELECT {USER_COLUMNS}, s.id AS session_id, s.revoked_at, s.expires_at \
              FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = $1"
         );
-        let row = sqlx::query(&sql)
-            .bind(session_id)
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(&sql).bind(session_id).fetch_optional(&self.pool).await?;
         let Some(row) = row else { return Ok(None) };
         let revoked: Option<i64> = row.try_get("revoked_at")?;
         let expires_at: i64 = row.try_get("expires_at")?;
@@ -147,11 +164,7 @@ impl Store {
         .execute(&self.pool)
         .await?
         .rows_affected();
-        Ok(if replayed > 0 {
-            RefreshOutcome::Reused
-        } else {
-            RefreshOutcome::Invalid
-        })
+        Ok(if replayed > 0 { RefreshOutcome::Reused } else { RefreshOutcome::Invalid })
     }
 
     /// The user's live sessions, most recently used first.
@@ -160,15 +173,8 @@ impl Store {
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE user_id = $1 AND revoked_at IS NULL \
              AND expires_at > $2 ORDER BY last_used_at DESC"
         );
-        let rows = sqlx::query(&sql)
-            .bind(user_id)
-            .bind(clock::now())
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(SessionRecord::from_row)
-            .collect::<Result<_, _>>()?)
+        let rows = sqlx::query(&sql).bind(user_id).bind(clock::now()).fetch_all(&self.pool).await?;
+        Ok(rows.iter().map(SessionRecord::from_row).collect::<Result<_, _>>()?)
     }
 
     /// Revokes one of the user's sessions. False if it is not theirs or already gone.
@@ -192,7 +198,7 @@ impl Store {
 
     pub async fn revoke_all_sessions(&self, user_id: &str) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        revoke_all_sessions(&mut tx, user_id, clock::now()).await?;
+        revoke_sessions(&mut tx, user_id, clock::now(), None).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -208,4 +214,46 @@ impl Store {
         .rows_affected();
         Ok(n)
     }
+}
+
+async fn insert_session(
+    tx: &mut Transaction<'_, Any>,
+    new: &NewSession,
+) -> Result<(), sqlx::Error> {
+    let now = clock::now();
+    sqlx::query(
+        "INSERT INTO sessions (id, user_id, device_name, refresh_hash, created_at, \
+         last_used_at, expires_at, ip, user_agent) VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
+    )
+    .bind(&new.id)
+    .bind(&new.user_id)
+    .bind(&new.device_name)
+    .bind(&new.refresh_digest)
+    .bind(now)
+    .bind(new.expires_at)
+    .bind(&new.ip)
+    .bind(&new.user_agent)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Revokes the user's live sessions, all or all but `except`.
+pub(crate) async fn revoke_sessions(
+    tx: &mut Transaction<'_, Any>,
+    user_id: &str,
+    now: i64,
+    except: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL \
+         AND id <> $3",
+    )
+    .bind(now)
+    .bind(user_id)
+    // Session ids are UUIDs, never empty: "" excludes nothing.
+    .bind(except.unwrap_or(""))
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

@@ -6,12 +6,10 @@ use securevox_domain::clock;
 
 impl Store {
     pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
-                .bind(key)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar("SELECT value FROM settings WHERE key = $1")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     pub async fn put_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
@@ -29,10 +27,7 @@ impl Store {
 
     /// Removes a stored setting, so the configured value applies again.
     pub async fn delete_setting(&self, key: &str) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM settings WHERE key = $1")
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM settings WHERE key = $1").bind(key).execute(&self.pool).await?;
         Ok(())
     }
 }

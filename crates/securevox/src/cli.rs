@@ -4,11 +4,13 @@
 use anyhow::{anyhow, bail, Context, Result};
 use securevox_api::{accounts, capacity, maintenance, runtime_settings, Config};
 use securevox_domain::{CapacityReport, Level, Password, Role, Username};
-use securevox_store::{Admission, InvitePolicy, Store, UserRecord};
+use securevox_store::{AccountChange, Admission, InvitePolicy, Store, UserRecord};
 use std::io::BufRead;
 use std::time::Duration;
 
-/// `securevox user add NAME [--admin] --password-stdin`
+/// `securevox user add NAME [--admin] --password-stdin`: the account gets exactly the role asked
+/// for, even as the first account (unlike registration through the API, where the first
+/// account becomes admin).
 pub async fn user_add(
     store: &Store,
     config: &Config,
@@ -18,25 +20,32 @@ pub async fn user_add(
 ) -> Result<UserRecord> {
     let username = Username::try_from(name).map_err(|e| anyhow!("{e}"))?;
     let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .context("reading the password from stdin")?;
-    let password = Password::new(
-        line.trim_end_matches(['\r', '\n']),
-        config.auth.min_password_length,
-    )
-    .map_err(|e| anyhow!("{e}"))?;
+    std::io::stdin().lock().read_line(&mut line).context("reading the password from stdin")?;
+    let password =
+        Password::new(line.trim_end_matches(['\r', '\n']), config.auth.min_password_length)
+            .map_err(|e| anyhow!("{e}"))?;
     let (limits, _) = runtime_settings::limits(store, config).await?;
     let admission = Admission {
         max_users: limits.max_registered_users,
         invite: InvitePolicy::NotNeeded,
-        first_user_is_admin: true,
+        first_user_is_admin: false,
     };
     let role = if admin { Role::Admin } else { Role::User };
     accounts::create_user(store, username, password, display_name, role, &admission)
         .await
         .map_err(anyhow::Error::from)
+}
+
+/// After `user add`: a note on stderr when the server has no enabled admin yet, since nobody
+/// could then create invites or manage accounts through the API.
+pub async fn note_if_no_admin(store: &Store) -> Result<()> {
+    if store.count_active_admins().await? == 0 {
+        eprintln!(
+            "note: no admin account exists yet; add one with: \
+             securevox user add NAME --admin --password-stdin"
+        );
+    }
+    Ok(())
 }
 
 pub async fn find_user(store: &Store, name: &str) -> Result<UserRecord> {
@@ -48,19 +57,13 @@ pub async fn find_user(store: &Store, name: &str) -> Result<UserRecord> {
 
 pub async fn user_set_disabled(store: &Store, name: &str, disabled: bool) -> Result<()> {
     let user = find_user(store, name).await?;
-    if disabled {
-        accounts::ensure_not_last_admin(store, &user).await?;
-    }
-    store.set_user_disabled(&user.id, disabled).await?;
+    accounts::change_account(store, &user.id, &[AccountChange::SetDisabled(disabled)]).await?;
     Ok(())
 }
 
 pub async fn user_delete(store: &Store, name: &str) -> Result<()> {
     let user = find_user(store, name).await?;
-    accounts::ensure_not_last_admin(store, &user)
-        .await
-        .map_err(anyhow::Error::from)?;
-    store.delete_user(&user.id).await?;
+    accounts::change_account(store, &user.id, &[AccountChange::Delete]).await?;
     Ok(())
 }
 
@@ -85,11 +88,7 @@ pub fn print_users(users: &[UserRecord], json: bool) {
             "{:<32} {:<6} {:<9} {}",
             u.username,
             u.role.as_str(),
-            if u.is_disabled() {
-                "disabled"
-            } else {
-                "active"
-            },
+            if u.is_disabled() { "disabled" } else { "active" },
             securevox_domain::clock::rfc3339(u.created_at)
         );
     }
@@ -106,16 +105,33 @@ pub async fn check_once(store: &Store, config: &Config, json: bool) -> Result<Le
     Ok(report.level)
 }
 
-/// `securevox check --watch`: repeats the check until interrupted.
+/// `securevox check --watch`: repeats the check until interrupted. A check that fails (say, the
+/// database is briefly unreachable) is reported on stderr and the watch goes on.
 pub async fn check_watch(store: &Store, config: &Config, json: bool, interval: u64) -> Result<()> {
     if interval == 0 {
         bail!("--interval must be at least 1 second");
     }
     let mut tick = tokio::time::interval(Duration::from_secs(interval));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // One listener for the whole watch, so a Ctrl-C during a check is not lost.
+    let interrupted = tokio::signal::ctrl_c();
+    tokio::pin!(interrupted);
     loop {
         tokio::select! {
-            _ = tick.tick() => { check_once(store, config, json).await?; }
-            _ = tokio::signal::ctrl_c() => return Ok(()),
+            _ = &mut interrupted => return Ok(()),
+            _ = tick.tick() => {}
+        }
+        tokio::select! {
+            _ = &mut interrupted => return Ok(()),
+            checked = check_once(store, config, json) => {
+                if let Err(e) = checked {
+                    eprintln!(
+                        "error: {} check failed: {}; next try in {interval} s",
+                        securevox_domain::clock::rfc3339(securevox_domain::clock::now()),
+                        crate::flatten(e.as_ref())
+                    );
+                }
+            }
         }
     }
 }
@@ -134,11 +150,7 @@ pub fn render_report(report: &CapacityReport) -> String {
         report.generated_at
     );
     for u in &report.usage {
-        let limit = if u.limit == 0 {
-            "unlimited".to_owned()
-        } else {
-            u.limit.to_string()
-        };
+        let limit = if u.limit == 0 { "unlimited".to_owned() } else { u.limit.to_string() };
         let _ = writeln!(
             out,
             "  {:<20} {:>6} / {:<9} {:>6.1}%  {}",
@@ -161,12 +173,7 @@ pub fn render_report(report: &CapacityReport) -> String {
             r.threshold_percent
         );
     }
-    let _ = writeln!(
-        out,
-        "  {:<20} {:>9}",
-        "process_memory",
-        gib(report.process_resident_bytes)
-    );
+    let _ = writeln!(out, "  {:<20} {:>9}", "process_memory", gib(report.process_resident_bytes));
     out
 }
 
@@ -184,7 +191,8 @@ pub async fn cleanup(store: &Store, config: &Config, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// `securevox config`: the effective configuration, secrets hidden.
+/// `securevox config`: the effective configuration, secrets hidden (and the database
+/// password, wherever the URL holds it).
 pub fn print_config(config: &Config) -> Result<()> {
     let mut shown = config.clone();
     for secret in [&mut shown.auth.jwt_secret, &mut shown.metrics.token] {
@@ -192,6 +200,7 @@ pub fn print_config(config: &Config) -> Result<()> {
             secret.0 = "<redacted>".into();
         }
     }
+    shown.database_url = crate::redact_url(&shown.database_url);
     print!("{}", toml::to_string_pretty(&shown)?);
     Ok(())
 }

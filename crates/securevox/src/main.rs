@@ -2,16 +2,14 @@
 
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
-use securevox::{cli, settings, telemetry};
+use securevox::{cli, settings, telemetry, DatabaseAccess};
+use securevox_api::Config;
+use securevox_store::Store;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "securevox",
-    version,
-    about = "Self-hosted end-to-end encrypted chat and calls"
-)]
+#[command(name = "securevox", version, about = "Self-hosted end-to-end encrypted chat and calls")]
 struct Cli {
     #[command(flatten)]
     common: Common,
@@ -55,7 +53,7 @@ enum Command {
         #[arg(long)]
         watch: bool,
         /// Seconds between checks with --watch.
-        #[arg(long, default_value_t = 300)]
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=settings::MAX_SECONDS))]
         interval: u64,
     },
     /// Remove sessions that expired or were revoked more than the retention period ago.
@@ -95,10 +93,7 @@ enum UserCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -108,7 +103,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", securevox::flatten(e.as_ref()));
             ExitCode::from(64)
         }
     }
@@ -130,12 +125,19 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     telemetry::init(&config);
 
     if let Command::Serve { .. } = cli.command {
-        let listener = tokio::net::TcpListener::bind(&config.listen)
-            .await
-            .with_context(|| format!("listening on {}", config.listen))?;
+        // Database and secrets first, then the port: a client never reaches a server that is
+        // still migrating, and a failed start leaves no port open.
+        let state = securevox::prepare(config).await?;
+        let listener = match tokio::net::TcpListener::bind(&state.config.listen).await {
+            Ok(listener) => listener,
+            Err(e) => {
+                state.store.close().await;
+                return Err(e).with_context(|| format!("listening on {}", state.config.listen));
+            }
+        };
         let addr = listener.local_addr()?;
         println!("securevox listening on http://{addr}");
-        securevox::launch(config, listener, securevox::shutdown_signal()).await?;
+        securevox::run(state, listener, securevox::shutdown_signal()).await?;
         return Ok(ExitCode::SUCCESS);
     }
     if let Command::Config = cli.command {
@@ -143,21 +145,24 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
-    let (config, store) = securevox::open(config).await?;
-    let code = match cli.command {
-        Command::User(UserCommand::Add {
-            name,
-            admin,
-            display_name,
-            ..
-        }) => {
-            let user = cli::user_add(&store, &config, &name, admin, display_name).await?;
-            println!(
-                "created {} ({}, id {})",
-                user.username,
-                user.role.as_str(),
-                user.id
-            );
+    // Only `user add` may create the database (to add the first admin before the first
+    // `serve`); the others work on an existing server's data. None of them touch secrets.
+    let access = match cli.command {
+        Command::User(UserCommand::Add { .. }) => DatabaseAccess::CreateIfMissing,
+        _ => DatabaseAccess::Existing,
+    };
+    let store = securevox::open_store(&config, access).await?;
+    let result = command(cli.command, &store, &config).await;
+    store.close().await;
+    result
+}
+
+async fn command(command: Command, store: &Store, config: &Config) -> Result<ExitCode> {
+    Ok(match command {
+        Command::User(UserCommand::Add { name, admin, display_name, .. }) => {
+            let user = cli::user_add(store, config, &name, admin, display_name).await?;
+            println!("created {} ({}, id {})", user.username, user.role.as_str(), user.id);
+            cli::note_if_no_admin(store).await?;
             ExitCode::SUCCESS
         }
         Command::User(UserCommand::List { json }) => {
@@ -165,37 +170,31 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             ExitCode::SUCCESS
         }
         Command::User(UserCommand::Disable { name }) => {
-            cli::user_set_disabled(&store, &name, true).await?;
+            cli::user_set_disabled(store, &name, true).await?;
             println!("disabled {name}; its sessions have ended");
             ExitCode::SUCCESS
         }
         Command::User(UserCommand::Enable { name }) => {
-            cli::user_set_disabled(&store, &name, false).await?;
+            cli::user_set_disabled(store, &name, false).await?;
             println!("enabled {name}");
             ExitCode::SUCCESS
         }
         Command::User(UserCommand::Delete { name }) => {
-            cli::user_delete(&store, &name).await?;
+            cli::user_delete(store, &name).await?;
             println!("deleted {name}");
             ExitCode::SUCCESS
         }
-        Command::Check {
-            json,
-            watch: true,
-            interval,
-        } => {
-            cli::check_watch(&store, &config, json, interval).await?;
+        Command::Check { json, watch: true, interval } => {
+            cli::check_watch(store, config, json, interval).await?;
             ExitCode::SUCCESS
         }
-        Command::Check {
-            json, watch: false, ..
-        } => ExitCode::from(cli::check_once(&store, &config, json).await?.exit_code()),
+        Command::Check { json, watch: false, .. } => {
+            ExitCode::from(cli::check_once(store, config, json).await?.exit_code())
+        }
         Command::Cleanup { json } => {
-            cli::cleanup(&store, &config, json).await?;
+            cli::cleanup(store, config, json).await?;
             ExitCode::SUCCESS
         }
-        Command::Serve { .. } | Command::Config => unreachable!("handled above"),
-    };
-    store.close().await;
-    Ok(code)
+        Command::Serve { .. } | Command::Config => unreachable!("handled before"),
+    })
 }

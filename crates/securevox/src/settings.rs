@@ -72,12 +72,131 @@ pub fn load(
         .context("invalid configuration (see docs/OPERATIONS.md for every key)")?;
     config.trusted_proxy_nets().map_err(anyhow::Error::msg)?;
     if config.listen.parse::<std::net::SocketAddr>().is_err() {
-        bail!(
-            "listen: {:?} is not an address such as 0.0.0.0:8080",
-            config.listen
-        );
+        bail!("listen: {:?} is not an address such as 0.0.0.0:8080", config.listen);
     }
+    check_ranges(&config)?;
+    check_cors_origins(&config.cors_origins)?;
     Ok(config)
+}
+
+/// Ten years in seconds: the longest lifetime, window or interval accepted. Larger values only
+/// overflow the server's time arithmetic.
+pub const MAX_SECONDS: u64 = 3650 * 24 * 3600;
+
+/// Refuses values outside what the server can use, naming the key and its variable.
+fn check_ranges(c: &Config) -> Result<()> {
+    let seconds = 1..=MAX_SECONDS;
+    let checks: [(&str, u64, std::ops::RangeInclusive<u64>, &str); 10] = [
+        ("auth.access_token_ttl_s", c.auth.access_token_ttl_s, seconds.clone(), " seconds"),
+        ("auth.refresh_token_ttl_s", c.auth.refresh_token_ttl_s, seconds.clone(), " seconds"),
+        (
+            "auth.min_password_length",
+            u64::try_from(c.auth.min_password_length).unwrap_or(u64::MAX),
+            1..=1024,
+            " characters",
+        ),
+        (
+            "capacity.disk_threshold_percent",
+            c.capacity.disk_threshold_percent.into(),
+            1..=100,
+            " %",
+        ),
+        (
+            "capacity.memory_threshold_percent",
+            c.capacity.memory_threshold_percent.into(),
+            1..=100,
+            " %",
+        ),
+        ("capacity.active_window_s", c.capacity.active_window_s, seconds.clone(), " seconds"),
+        ("capacity.check_interval_s", c.capacity.check_interval_s, seconds.clone(), " seconds"),
+        ("retention.sessions_days", c.retention.sessions_days, 0..=36_500, " days"),
+        ("retention.cleanup_interval_s", c.retention.cleanup_interval_s, seconds, " seconds"),
+        ("max_body_bytes", c.max_body_bytes, 1024..=u64::MAX, " bytes"),
+    ];
+    for (key, value, range, unit) in checks {
+        if !range.contains(&value) {
+            let var = env_name(&key.split('.').collect::<Vec<_>>());
+            let allowed = if *range.end() == u64::MAX {
+                format!("at least {}{unit}", range.start())
+            } else {
+                format!("from {} to {}{unit}", range.start(), range.end())
+            };
+            bail!("{key} ({var}) = {value} is out of range: it must be {allowed}");
+        }
+    }
+    Ok(())
+}
+
+/// Each entry must be an origin as browsers send it (`https://host[:port]`), or `*` alone.
+fn check_cors_origins(origins: &[String]) -> Result<()> {
+    if origins.iter().any(|o| o == "*") {
+        if origins.len() > 1 {
+            bail!("cors_origins: \"*\" allows any origin and must be the only entry");
+        }
+        return Ok(());
+    }
+    for origin in origins {
+        if let Err(why) = check_origin(origin) {
+            bail!(
+                "cors_origins: {origin:?} {why}; write an origin as scheme://host[:port], e.g. \
+                 https://app.example.org, or \"*\" alone for any origin"
+            );
+        }
+    }
+    Ok(())
+}
+
+fn check_origin(origin: &str) -> std::result::Result<(), &'static str> {
+    let (rest, default_port) = if let Some(rest) = origin.strip_prefix("https://") {
+        (rest, "443")
+    } else if let Some(rest) = origin.strip_prefix("http://") {
+        (rest, "80")
+    } else {
+        return Err("does not start with http:// or https://");
+    };
+    if rest.contains(['/', '?', '#']) {
+        return Err("has a path: an origin has none, not even a trailing /");
+    }
+    if rest.contains('@') {
+        return Err("has user information");
+    }
+    let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
+        let (host, after) = v6.split_once(']').ok_or("has an unclosed [")?;
+        if host.is_empty() || !host.chars().all(|c| c.is_ascii_hexdigit() || c == ':' || c == '.') {
+            return Err("has an invalid IPv6 address");
+        }
+        match after {
+            "" => (host, None),
+            _ => (host, Some(after.strip_prefix(':').ok_or("has text after the ]")?)),
+        }
+    } else {
+        match rest.split_once(':') {
+            Some((host, port)) => (host, Some(port)),
+            None => (rest, None),
+        }
+    };
+    if host.is_empty() {
+        return Err("has no host");
+    }
+    if !host.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | ':')) {
+        return Err("has characters a host name cannot have");
+    }
+    if host.chars().any(|c| c.is_ascii_uppercase()) {
+        return Err("has upper-case letters: browsers send the host in lower case");
+    }
+    if let Some(port) = port {
+        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+            return Err("has an invalid port");
+        }
+        match port.parse::<u16>() {
+            Ok(0) | Err(_) => return Err("has an invalid port"),
+            Ok(_) if port == default_port => {
+                return Err("names the scheme's default port, which browsers leave out");
+            }
+            Ok(_) => {}
+        }
+    }
+    Ok(())
 }
 
 fn parse_env(raw: &str, default: &Value) -> Result<Value> {
@@ -116,9 +235,7 @@ fn set(doc: &mut Table, dotted: &str, value: Value) {
     let Some(last) = parts.pop() else { return };
     let mut table = doc;
     for part in parts {
-        let entry = table
-            .entry(part)
-            .or_insert_with(|| Value::Table(Table::new()));
+        let entry = table.entry(part).or_insert_with(|| Value::Table(Table::new()));
         let Value::Table(inner) = entry else { return };
         table = inner;
     }
@@ -130,10 +247,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
     #[test]
@@ -159,12 +273,7 @@ mod tests {
             ("SECUREVOX_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.1"),
             ("SECUREVOX_LISTEN", "127.0.0.1:9001"),
         ]);
-        let c = load(
-            Some(&file),
-            &e,
-            &[("listen", Some("127.0.0.1:9002".into()))],
-        )
-        .unwrap();
+        let c = load(Some(&file), &e, &[("listen", Some("127.0.0.1:9002".into()))]).unwrap();
         assert_eq!(c.limits.max_registered_users, 7, "file");
         assert_eq!(c.rate_limits.login_per_minute, 11, "env beats file");
         assert_eq!(c.listen, "127.0.0.1:9002", "flag beats env");
@@ -176,21 +285,98 @@ mod tests {
     fn bad_values_are_clear_errors() {
         let e = env(&[("SECUREVOX_LIMITS_MAX_REGISTERED_USERS", "lots")]);
         let err = load(None, &e, &[]).unwrap_err();
-        assert!(
-            format!("{err:#}").contains("SECUREVOX_LIMITS_MAX_REGISTERED_USERS"),
-            "{err:#}"
-        );
+        assert!(format!("{err:#}").contains("SECUREVOX_LIMITS_MAX_REGISTERED_USERS"), "{err:#}");
 
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
         std::fs::write(&file, "[limits]\nmax_users_typo = 3\n").unwrap();
-        assert!(
-            load(Some(&file), &BTreeMap::new(), &[]).is_err(),
-            "unknown keys are refused"
-        );
+        assert!(load(Some(&file), &BTreeMap::new(), &[]).is_err(), "unknown keys are refused");
 
         let e = env(&[("SECUREVOX_TRUSTED_PROXIES", "not-an-ip")]);
         assert!(load(None, &e, &[]).is_err());
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused_naming_the_key() {
+        let refused = |var: &str, value: &str, key: &str| {
+            let err = load(None, &env(&[(var, value)]), &[]).expect_err(var);
+            let err = format!("{err:#}");
+            assert!(err.contains(key) && err.contains(var), "{var}={value}: {err}");
+        };
+        let ten_years_and_a_second = (MAX_SECONDS + 1).to_string();
+        for (var, key, bad) in [
+            ("SECUREVOX_AUTH_ACCESS_TOKEN_TTL_S", "auth.access_token_ttl_s", "0"),
+            ("SECUREVOX_AUTH_ACCESS_TOKEN_TTL_S", "auth.access_token_ttl_s", "9223372036854775807"),
+            (
+                "SECUREVOX_AUTH_REFRESH_TOKEN_TTL_S",
+                "auth.refresh_token_ttl_s",
+                &ten_years_and_a_second,
+            ),
+            ("SECUREVOX_AUTH_MIN_PASSWORD_LENGTH", "auth.min_password_length", "0"),
+            ("SECUREVOX_AUTH_MIN_PASSWORD_LENGTH", "auth.min_password_length", "1025"),
+            ("SECUREVOX_CAPACITY_DISK_THRESHOLD_PERCENT", "capacity.disk_threshold_percent", "0"),
+            (
+                "SECUREVOX_CAPACITY_MEMORY_THRESHOLD_PERCENT",
+                "capacity.memory_threshold_percent",
+                "101",
+            ),
+            ("SECUREVOX_CAPACITY_ACTIVE_WINDOW_S", "capacity.active_window_s", "0"),
+            ("SECUREVOX_CAPACITY_CHECK_INTERVAL_S", "capacity.check_interval_s", "0"),
+            ("SECUREVOX_RETENTION_SESSIONS_DAYS", "retention.sessions_days", "36501"),
+            ("SECUREVOX_RETENTION_SESSIONS_DAYS", "retention.sessions_days", "213503982334601"),
+            ("SECUREVOX_RETENTION_CLEANUP_INTERVAL_S", "retention.cleanup_interval_s", "0"),
+            ("SECUREVOX_MAX_BODY_BYTES", "max_body_bytes", "1023"),
+        ] {
+            refused(var, bad, key);
+        }
+
+        let limits = env(&[
+            ("SECUREVOX_AUTH_ACCESS_TOKEN_TTL_S", "1"),
+            ("SECUREVOX_AUTH_REFRESH_TOKEN_TTL_S", &MAX_SECONDS.to_string()),
+            ("SECUREVOX_AUTH_MIN_PASSWORD_LENGTH", "1024"),
+            ("SECUREVOX_CAPACITY_DISK_THRESHOLD_PERCENT", "100"),
+            ("SECUREVOX_CAPACITY_MEMORY_THRESHOLD_PERCENT", "1"),
+            ("SECUREVOX_RETENTION_SESSIONS_DAYS", "0"),
+            ("SECUREVOX_RETENTION_CLEANUP_INTERVAL_S", "1"),
+            ("SECUREVOX_MAX_BODY_BYTES", "1024"),
+        ]);
+        let c = load(None, &limits, &[]).expect("the bounds themselves are allowed");
+        assert_eq!(c.retention.sessions_days, 0);
+    }
+
+    #[test]
+    fn cors_origins_must_be_origins_or_a_lone_star() {
+        let cors = |list: &str| load(None, &env(&[("SECUREVOX_CORS_ORIGINS", list)]), &[]);
+        for good in [
+            "*",
+            "https://app.example.org",
+            "http://localhost:3000, https://app.example.org",
+            "http://127.0.0.1:8080",
+            "http://[::1]:5173",
+            "https://[2001:db8::1]",
+        ] {
+            let c = cors(good).unwrap_or_else(|e| panic!("{good}: {e:#}"));
+            assert!(!c.cors_origins.is_empty());
+        }
+        for bad in [
+            "https://app.example.org/",
+            "https://app.example.org/path",
+            "app.example.org",
+            "ftp://app.example.org",
+            "https://",
+            "https://user@app.example.org",
+            "https://App.Example.org",
+            "https://app.example.org:0",
+            "https://app.example.org:99999",
+            "https://app.example.org:443",
+            "http://app.example.org:",
+            "https://app example.org",
+            "http://[::1",
+            "*, https://app.example.org",
+        ] {
+            let err = format!("{:#}", cors(bad).expect_err(bad));
+            assert!(err.contains("cors_origins"), "{bad}: {err}");
+        }
     }
 
     #[test]
@@ -219,9 +405,6 @@ mod tests {
             .map(|(_, var, _)| var)
             .filter(|v| !doc.contains(v.as_str()))
             .collect();
-        assert!(
-            missing.is_empty(),
-            "docs/OPERATIONS.md does not mention {missing:?}"
-        );
+        assert!(missing.is_empty(), "docs/OPERATIONS.md does not mention {missing:?}");
     }
 }

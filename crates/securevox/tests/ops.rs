@@ -40,15 +40,7 @@ async fn health_is_503_when_the_database_is_unreachable() {
         let _ = stopped.await;
     }));
     let client = reqwest::Client::new();
-    assert_eq!(
-        client
-            .get(format!("{base}/health"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        StatusCode::OK
-    );
+    assert_eq!(client.get(format!("{base}/health")).send().await.unwrap().status(), StatusCode::OK);
 
     store.close().await;
     let response = client.get(format!("{base}/health")).send().await.unwrap();
@@ -61,16 +53,13 @@ async fn health_is_503_when_the_database_is_unreachable() {
     // Other requests fail cleanly too: an error body, not a dropped connection.
     let response = client
         .post(format!("{base}/api/v1/auth/login"))
-        .json(&serde_json::json!({"username": "a", "password": "b"}))
+        .json(&serde_json::json!({"username": "alice", "password": "b"}))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body: Value = response.json().await.unwrap();
-    assert_eq!(
-        body["error"]["message"], "internal error",
-        "no details leak: {body}"
-    );
+    assert_eq!(body["error"]["message"], "internal error", "no details leak: {body}");
     let _ = stop.send(());
     task.await.unwrap().unwrap();
 }
@@ -80,12 +69,7 @@ async fn metrics_expose_requests_users_and_capacity_to_loopback() {
     let server = TestServer::start(Backend::Sqlite).await;
     server.admin().await;
     server.get("/api/v1/me", Some("bad-token")).await;
-    let response = server
-        .http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.http.get(server.url("/metrics")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let text = response.text().await.unwrap();
     for needle in [
@@ -100,10 +84,7 @@ async fn metrics_expose_requests_users_and_capacity_to_loopback() {
     ] {
         assert!(text.contains(needle), "missing {needle:?} in\n{text}");
     }
-    assert!(
-        !text.contains("\"/api/v1/me/sessions/"),
-        "routes are templates, not raw paths"
-    );
+    assert!(!text.contains("\"/api/v1/me/sessions/"), "routes are templates, not raw paths");
     server.stop().await;
 }
 
@@ -120,11 +101,7 @@ async fn metrics_need_the_token_when_one_is_configured() {
         }
         async move { request.send().await.unwrap().status() }
     };
-    assert_eq!(
-        get(None).await,
-        StatusCode::FORBIDDEN,
-        "loopback alone is not enough then"
-    );
+    assert_eq!(get(None).await, StatusCode::FORBIDDEN, "loopback alone is not enough then");
     assert_eq!(get(Some("wrong-token")).await, StatusCode::FORBIDDEN);
     assert_eq!(get(Some("scrape-token-0123456789")).await, StatusCode::OK);
     server.stop().await;
@@ -151,11 +128,7 @@ async fn openapi_document_and_docs_page_cover_every_route() {
     let server = TestServer::start(Backend::Sqlite).await;
     let (status, doc) = server.get("/api/openapi.json", None).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        doc["openapi"].as_str().unwrap().starts_with("3.1"),
-        "{}",
-        doc["openapi"]
-    );
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in [
         ("/api/v1/auth/register", "post"),
@@ -187,23 +160,12 @@ async fn openapi_document_and_docs_page_cover_every_route() {
     assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
     assert!(doc["components"]["schemas"]["ErrorBody"].is_object());
 
-    let response = server
-        .http
-        .get(server.url("/api/docs"))
-        .send()
-        .await
-        .unwrap();
+    let response = server.http.get(server.url("/api/docs")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("text/html"));
+    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let html = response.text().await.unwrap();
     assert!(html.contains("/api/v1/auth/login") && html.contains("/api/openapi.json"));
-    assert!(
-        !html.contains("<script src=\"http"),
-        "no third-party scripts"
-    );
+    assert!(!html.contains("<script src=\"http"), "no third-party scripts");
     server.stop().await;
 }
 
@@ -223,15 +185,9 @@ async fn cors_allows_only_configured_origins() {
         async move { request.send().await.unwrap() }
     };
     let allowed = preflight("https://app.example.org").await;
-    assert_eq!(
-        allowed.headers()["access-control-allow-origin"],
-        "https://app.example.org"
-    );
+    assert_eq!(allowed.headers()["access-control-allow-origin"], "https://app.example.org");
     let denied = preflight("https://evil.example.com").await;
-    assert!(denied
-        .headers()
-        .get("access-control-allow-origin")
-        .is_none());
+    assert!(denied.headers().get("access-control-allow-origin").is_none());
     server.stop().await;
 
     // By default no cross-origin access at all.
@@ -243,10 +199,7 @@ async fn cors_allows_only_configured_origins() {
         .send()
         .await
         .unwrap();
-    assert!(response
-        .headers()
-        .get("access-control-allow-origin")
-        .is_none());
+    assert!(response.headers().get("access-control-allow-origin").is_none());
     server.stop().await;
 }
 
@@ -269,10 +222,7 @@ async fn invite_links_follow_public_url_or_a_trusted_proxys_scheme() {
     let server = TestServer::start(Backend::Sqlite).await;
     let admin = server.admin().await;
     let url = invite_url(&server, admin.access.clone(), "https").await;
-    assert!(
-        url.starts_with("http://chat.example.org/register?invite="),
-        "{url}"
-    );
+    assert!(url.starts_with("http://chat.example.org/register?invite="), "{url}");
     server.stop().await;
 
     let server = TestServer::start_with(Backend::Sqlite, |c| {
@@ -281,10 +231,7 @@ async fn invite_links_follow_public_url_or_a_trusted_proxys_scheme() {
     .await;
     let admin = server.admin().await;
     let url = invite_url(&server, admin.access.clone(), "https").await;
-    assert!(
-        url.starts_with("https://chat.example.org/register?invite="),
-        "{url}"
-    );
+    assert!(url.starts_with("https://chat.example.org/register?invite="), "{url}");
     server.stop().await;
 
     let server = TestServer::start_with(Backend::Sqlite, |c| {
@@ -293,9 +240,6 @@ async fn invite_links_follow_public_url_or_a_trusted_proxys_scheme() {
     .await;
     let admin = server.admin().await;
     let url = invite_url(&server, admin.access.clone(), "http").await;
-    assert!(
-        url.starts_with("https://vox.example.net/register?invite="),
-        "{url}"
-    );
+    assert!(url.starts_with("https://vox.example.net/register?invite="), "{url}");
     server.stop().await;
 }

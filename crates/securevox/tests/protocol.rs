@@ -5,6 +5,7 @@
 mod common;
 
 use common::{code, Backend, TestServer};
+
 use jsonwebtoken::{encode, EncodingKey, Header};
 use reqwest::StatusCode;
 use securevox_api::config::Secret;
@@ -13,12 +14,7 @@ use serde_json::{json, Value};
 const SECRET: &str = "test-secret-test-secret-test-secret-0123";
 
 fn forge(secret: &str, claims: &Value) -> String {
-    encode(
-        &Header::default(),
-        claims,
-        &EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
+    encode(&Header::default(), claims, &EncodingKey::from_secret(secret.as_bytes())).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -33,39 +29,18 @@ async fn malformed_requests_get_clear_4xx_errors() {
         async move {
             let response = request.send().await.unwrap();
             let status = response.status();
-            (
-                status,
-                response.json::<Value>().await.unwrap_or(Value::Null),
-            )
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
         }
     };
     let (status, body) = raw("{not json", "application/json").await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::BAD_REQUEST, "malformed_json")
-    );
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "malformed_json"));
     let (status, body) = raw(r#"{"username": 5, "password": "x"}"#, "application/json").await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
-    );
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("username"),
-        "{body}"
-    );
+    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"));
+    assert!(body["error"]["message"].as_str().unwrap().contains("username"), "{body}");
     let (status, body) = raw(r#"{"username": "a"}"#, "application/json").await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request")
-    );
-    let (status, body) = raw(
-        r#"{"username":"a","password":"b","admin":true}"#,
-        "application/json",
-    )
-    .await;
+    assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"));
+    let (status, body) =
+        raw(r#"{"username":"a","password":"b","admin":true}"#, "application/json").await;
     assert_eq!(
         (status, code(&body)),
         (StatusCode::UNPROCESSABLE_ENTITY, "invalid_request"),
@@ -79,35 +54,19 @@ async fn malformed_requests_get_clear_4xx_errors() {
 
     let huge = json!({"username": "a", "password": "x".repeat(10_000)});
     let (status, body) = server.post("/api/v1/auth/login", huge, None).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large")
-    );
+    assert_eq!((status, code(&body)), (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"));
 
     let (status, body) = server.get("/api/v1/no/such/route", None).await;
     assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
     let (status, body) = server.get("/api/v1/auth/login", None).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed")
-    );
+    assert_eq!((status, code(&body)), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
     let (status, body) = server.get("/api/v1/admin/users?limit=lots", None).await;
-    assert!(
-        status.is_client_error() && body["error"]["code"].is_string(),
-        "{status} {body}"
-    );
+    assert!(status.is_client_error() && body["error"]["code"].is_string(), "{status} {body}");
 
     // A long password at login is refused as credentials, not hashed.
     let (status, body) = server.login("admin", &"p".repeat(2000)).await;
-    assert_eq!(
-        (status, code(&body)),
-        (StatusCode::UNAUTHORIZED, "invalid_credentials")
-    );
-    assert_eq!(
-        server.get("/health", None).await.0,
-        StatusCode::OK,
-        "still serving"
-    );
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_credentials"));
+    assert_eq!(server.get("/health", None).await.0, StatusCode::OK, "still serving");
     server.stop().await;
 }
 
@@ -118,27 +77,19 @@ async fn bad_tokens_are_refused_with_specific_codes() {
     })
     .await;
     let admin = server.admin().await;
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+        as i64;
     let claims = |exp: i64, typ: &str| json!({"sub": admin.user_id, "sid": admin.session_id, "iat": now - 100, "exp": exp, "typ": typ});
 
     // Sanity: a token forged with the real secret and valid claims is accepted, so the failures
     // below are due to what each one changes.
     let good = forge(SECRET, &claims(now + 60, "access"));
-    assert_eq!(
-        server.get("/api/v1/me", Some(&good)).await.0,
-        StatusCode::OK
-    );
+    assert_eq!(server.get("/api/v1/me", Some(&good)).await.0, StatusCode::OK);
 
     let cases = [
         (forge(SECRET, &claims(now - 10, "access")), "token_expired"),
         (
-            forge(
-                "some-other-secret-some-other-secret-000",
-                &claims(now + 60, "access"),
-            ),
+            forge("some-other-secret-some-other-secret-000", &claims(now + 60, "access")),
             "invalid_token",
         ),
         (forge(SECRET, &claims(now + 60, "refresh")), "invalid_token"),
@@ -161,11 +112,7 @@ async fn bad_tokens_are_refused_with_specific_codes() {
     ];
     for (token, expected) in cases {
         let (status, body) = server.get("/api/v1/me", Some(&token)).await;
-        assert_eq!(
-            (status, code(&body)),
-            (StatusCode::UNAUTHORIZED, expected),
-            "{token}"
-        );
+        assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, expected), "{token}");
     }
     let response = server
         .http
@@ -187,8 +134,54 @@ async fn too_short_configured_secret_is_refused_at_start() {
     config.data_dir = dir.path().to_path_buf();
     config.auth.jwt_secret = Secret("short".into());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let err = securevox::launch(config, listener, async {})
-        .await
-        .unwrap_err();
+    let err = securevox::launch(config, listener, async {}).await.unwrap_err();
     assert!(err.to_string().contains("jwt_secret"), "{err}");
+}
+
+on_both_backends!(odd_bytes_in_input_are_client_errors_on_every_backend);
+
+/// NUL bytes and invalid UTF-8 must never reach the database (PostgreSQL refuses NUL in text,
+/// which would surface as a 500) and must get the same answer on both backends.
+async fn odd_bytes_in_input_are_client_errors_on_every_backend(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let (status, body) = server
+        .post("/api/v1/auth/login", json!({"username": "ad\u{0}min", "password": "x"}), None)
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::UNAUTHORIZED, "invalid_credentials"));
+    let (status, body) = server
+        .post(
+            "/api/v1/auth/login",
+            json!({"username": "admin", "password": common::PASSWORD, "device_name": "ph\u{0}one"}),
+            None,
+        )
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_device_name"));
+    let (status, body) = server
+        .call(
+            reqwest::Method::PATCH,
+            "/api/v1/me",
+            Some(json!({"display_name": "nul\u{0}name"})),
+            Some(&admin.access),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_display_name"));
+    for path in [
+        "/api/v1/me/sessions/%00",
+        "/api/v1/me/sessions/not-a-session-id",
+        "/api/v1/admin/users/%00",
+        "/api/v1/admin/invites/%00",
+    ] {
+        let (status, body) =
+            server.call(reqwest::Method::DELETE, path, None, Some(&admin.access)).await;
+        assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "{path}");
+    }
+    let (status, body) = server
+        .call(reqwest::Method::DELETE, "/api/v1/admin/users/%FF", None, Some(&admin.access))
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_path"));
+    // Still serving, and nothing was changed.
+    let (status, users) = server.get("/api/v1/admin/users", Some(&admin.access)).await;
+    assert_eq!((status, users["total"].as_u64()), (StatusCode::OK, Some(1)));
+    server.stop().await;
 }

@@ -5,7 +5,6 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::tokens::TokenError;
 use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use securevox_domain::Role;
 use securevox_store::UserRecord;
@@ -33,32 +32,20 @@ impl AuthUser {
         let auth = state.store.session_auth(&claims.sid).await?;
         let Some(auth) = auth.filter(|a| a.user.id == claims.sub) else {
             state.metrics.auth_failure("session_revoked");
-            return Err(ApiError::unauthorized(
-                "session_revoked",
-                "this session has ended",
-            ));
+            return Err(ApiError::unauthorized("session_revoked", "this session has ended"));
         };
         if auth.user.is_disabled() {
             state.metrics.auth_failure("account_disabled");
-            return Err(ApiError::unauthorized(
-                "account_disabled",
-                "this account is disabled",
-            ));
+            return Err(ApiError::unauthorized("account_disabled", "this account is disabled"));
         }
         if !auth.session_live {
             state.metrics.auth_failure("session_revoked");
-            return Err(ApiError::unauthorized(
-                "session_revoked",
-                "this session has ended",
-            ));
+            return Err(ApiError::unauthorized("session_revoked", "this session has ended"));
         }
         if let Some(at) = state.activity.mark(&auth.user.id) {
             state.store.touch_user_seen(&auth.user.id, at).await?;
         }
-        Ok(Self {
-            user: auth.user,
-            session_id: auth.session_id,
-        })
+        Ok(Self { user: auth.user, session_id: auth.session_id })
     }
 }
 
@@ -66,17 +53,13 @@ impl FromRequestParts<AppState> for AuthUser {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let header = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok());
-        let Some(token) = header.and_then(|h| h.strip_prefix("Bearer ")) else {
+        let Some(token) = super::bearer_token(&parts.headers) else {
             return Err(ApiError::unauthorized(
                 "missing_token",
                 "send an access token as 'Authorization: Bearer <token>'",
             ));
         };
-        Self::from_token(state, token.trim()).await
+        Self::from_token(state, token).await
     }
 }
 
@@ -92,10 +75,7 @@ impl FromRequestParts<AppState> for AdminUser {
         if caller.user.role == Role::Admin {
             Ok(Self(caller))
         } else {
-            Err(ApiError::forbidden(
-                "forbidden",
-                "this needs an admin account",
-            ))
+            Err(ApiError::forbidden("forbidden", "this needs an admin account"))
         }
     }
 }

@@ -31,10 +31,7 @@ fn json_rejection(rejection: &JsonRejection) -> ApiError {
         JsonRejection::JsonDataError(e) => ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_request",
-            format!(
-                "request body does not match the expected fields: {}",
-                e.body_text()
-            ),
+            format!("request body does not match the expected fields: {}", e.body_text()),
         ),
         JsonRejection::JsonSyntaxError(_) => {
             ApiError::bad_request("malformed_json", "request body is not valid JSON")

@@ -1,9 +1,9 @@
 //! Admin: invite codes for a private server.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{AdminUser, ApiJson, ClientScheme};
+use crate::extract::{AdminUser, ApiJson, ClientScheme, IdPath};
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::HOST;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
@@ -15,9 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(create_invite, list_invites))
-        .routes(routes!(revoke_invite))
+    OpenApiRouter::new().routes(routes!(create_invite, list_invites)).routes(routes!(revoke_invite))
 }
 
 /// Longest invite lifetime: one year.
@@ -119,16 +117,9 @@ async fn create_invite(
             expires_at: Some(clock::now() + req.expires_in as i64),
         })
         .await?;
-    let url = format!(
-        "{}/register?invite={}",
-        public_base(&state, scheme, &headers),
-        code.expose()
-    );
-    let invite = CreatedInvite {
-        code: code.expose().to_owned(),
-        url,
-        invite: record.into(),
-    };
+    let url =
+        format!("{}/register?invite={}", public_base(&state, scheme, &headers), code.expose());
+    let invite = CreatedInvite { code: code.expose().to_owned(), url, invite: record.into() };
     Ok((StatusCode::CREATED, Json(invite)))
 }
 
@@ -137,10 +128,7 @@ fn public_base(state: &AppState, scheme: ClientScheme, headers: &HeaderMap) -> S
     if !state.config.public_url.is_empty() {
         return state.config.public_url.trim_end_matches('/').to_owned();
     }
-    let host = headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("localhost");
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
     format!("{}://{host}", scheme.0)
 }
 
@@ -162,7 +150,7 @@ async fn list_invites(
 async fn revoke_invite(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
     if state.store.revoke_invite(&id).await? {
         Ok(StatusCode::NO_CONTENT)

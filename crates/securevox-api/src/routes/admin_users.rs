@@ -2,22 +2,21 @@
 
 use crate::accounts;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{AdminUser, ApiJson, ApiQuery};
+use crate::extract::{AdminUser, ApiJson, ApiQuery, IdPath};
 use crate::routes::views::UserView;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use securevox_domain::Role;
+use securevox_store::AccountChange;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(list_users))
-        .routes(routes!(update_user, delete_user))
+    OpenApiRouter::new().routes(routes!(list_users)).routes(routes!(update_user, delete_user))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -47,10 +46,7 @@ async fn list_users(
     let offset = page.offset.unwrap_or(0).max(0);
     let users = state.store.list_users(limit, offset).await?;
     let total = state.store.count_users().await?;
-    Ok(Json(UserList {
-        users: users.into_iter().map(UserView::from).collect(),
-        total,
-    }))
+    Ok(Json(UserList { users: users.into_iter().map(UserView::from).collect(), total }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -73,30 +69,18 @@ pub struct UpdateUserRequest {
 async fn update_user(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
     ApiJson(req): ApiJson<UpdateUserRequest>,
 ) -> ApiResult<Json<UserView>> {
-    let target = state
-        .store
-        .user(&id)
+    let changes: Vec<AccountChange> =
+        [req.role.map(AccountChange::SetRole), req.disabled.map(AccountChange::SetDisabled)]
+            .into_iter()
+            .flatten()
+            .collect();
+    let user = accounts::change_account(&state.store, &id, &changes)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
-    let demotes = req.role == Some(Role::User);
-    if req.disabled == Some(true) || demotes {
-        accounts::ensure_not_last_admin(&state.store, &target).await?;
-    }
-    if let Some(role) = req.role {
-        state.store.set_user_role(&id, role).await?;
-    }
-    if let Some(disabled) = req.disabled {
-        state.store.set_user_disabled(&id, disabled).await?;
-        tracing::info!(user_id = %id, disabled, "user disabled state changed");
-    }
-    let user = state
-        .store
-        .user(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
+    tracing::info!(user_id = %id, ?changes, "account changed by an admin");
     Ok(Json(user.into()))
 }
 
@@ -112,15 +96,9 @@ async fn update_user(
 async fn delete_user(
     State(state): State<AppState>,
     _admin: AdminUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
-    let target = state
-        .store
-        .user(&id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
-    accounts::ensure_not_last_admin(&state.store, &target).await?;
-    state.store.delete_user(&id).await?;
+    accounts::change_account(&state.store, &id, &[AccountChange::Delete]).await?;
     tracing::info!(user_id = %id, "user deleted");
     Ok(StatusCode::NO_CONTENT)
 }

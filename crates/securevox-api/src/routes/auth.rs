@@ -26,13 +26,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
 fn context(ip: ClientIp, headers: &HeaderMap, device_name: Option<String>) -> ClientContext {
     ClientContext {
         ip: Some(ip.0.to_string()),
-        user_agent: headers
-            .get(USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned),
-        device_name: device_name
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty()),
+        user_agent: headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned),
+        device_name: device_name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()),
     }
 }
 
@@ -135,9 +130,6 @@ async fn refresh(
         (status = 401, description = "Not authenticated", body = ErrorBody),
     ))]
 async fn logout(State(state): State<AppState>, caller: AuthUser) -> ApiResult<StatusCode> {
-    state
-        .store
-        .revoke_session(&caller.user.id, &caller.session_id)
-        .await?;
+    state.store.revoke_session(&caller.user.id, &caller.session_id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

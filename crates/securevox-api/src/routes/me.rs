@@ -2,10 +2,11 @@
 
 use crate::accounts;
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, AuthUser};
+use crate::extract::{ApiJson, AuthUser, ClientIp, IdPath};
+use crate::rate_limit::Limit;
 use crate::routes::views::UserView;
 use crate::state::AppState;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use securevox_domain::clock;
@@ -45,16 +46,10 @@ async fn update_me(
     caller: AuthUser,
     ApiJson(req): ApiJson<UpdateMeRequest>,
 ) -> ApiResult<Json<UserView>> {
-    let name = accounts::parse_display_name(req.display_name)?;
-    state
-        .store
-        .set_display_name(&caller.user.id, name.as_deref())
-        .await?;
-    let user = state
-        .store
-        .user(&caller.user.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found("user"))?;
+    let name = accounts::parse_display_name(req.display_name.as_deref())?;
+    state.store.set_display_name(&caller.user.id, name.as_deref()).await?;
+    let user =
+        state.store.user(&caller.user.id).await?.ok_or_else(|| ApiError::not_found("user"))?;
     Ok(Json(user.into()))
 }
 
@@ -104,7 +99,7 @@ async fn list_sessions(
 async fn revoke_session(
     State(state): State<AppState>,
     caller: AuthUser,
-    Path(id): Path<String>,
+    IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
     if state.store.revoke_session(&caller.user.id, &id).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -131,8 +126,12 @@ pub struct ChangePasswordRequest {
 async fn change_password(
     State(state): State<AppState>,
     caller: AuthUser,
+    ip: ClientIp,
     ApiJson(req): ApiJson<ChangePasswordRequest>,
 ) -> ApiResult<StatusCode> {
+    // Each attempt costs a full password hash and guesses the current password: limit it
+    // like a login, or a stolen token would allow unlimited guessing.
+    state.rate_limit(Limit::Login, ip.0)?;
     accounts::change_password(
         &state,
         &caller.user.id,

@@ -1,8 +1,10 @@
 //! HTTP routes, one file per resource. Each file's `routes()` registers its handlers and their
 //! OpenAPI descriptions together, so the document cannot drift from the router.
 
+pub mod admin_capacity;
 pub mod admin_invites;
-pub mod admin_server;
+pub mod admin_limits;
+pub mod admin_registration;
 pub mod admin_users;
 pub mod auth;
 pub mod me;

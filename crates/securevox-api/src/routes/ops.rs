@@ -5,7 +5,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::extract::ClientIp;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::Json;
@@ -46,50 +46,44 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         active_calls: state.live.active_calls.load(Ordering::Relaxed),
         connected_users: state.live.connected_users.load(Ordering::Relaxed),
     };
-    let status = if db_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
+    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body))
 }
 
 /// `GET /metrics` — Prometheus text format. Needs `metrics.token` as a bearer token when one is
-/// configured; otherwise answers only clients on loopback.
+/// configured; otherwise answers only direct local scrapes: the connection comes from loopback
+/// and carries no proxy header. A reverse proxy on the same host (trusted or not) connects from
+/// loopback too, so anything it forwards must not count as local.
 pub async fn metrics(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    peer: Option<axum::Extension<axum::extract::ConnectInfo<std::net::SocketAddr>>>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let token = &state.config.metrics.token;
     let allowed = if token.is_empty() {
-        ip.is_loopback()
+        let peer_is_loopback =
+            peer.is_some_and(|axum::Extension(axum::extract::ConnectInfo(addr))| {
+                addr.ip().to_canonical().is_loopback()
+            });
+        let proxied = headers.keys().any(|name| {
+            let name = name.as_str();
+            matches!(name, "forwarded" | "x-real-ip" | "via") || name.starts_with("x-forwarded-")
+        });
+        peer_is_loopback && !proxied && ip.to_canonical().is_loopback()
     } else {
-        headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .is_some_and(|given| secrets_equal(given.trim(), token.expose()))
+        crate::extract::bearer_token(&headers)
+            .is_some_and(|given| secrets_equal(given, token.expose()))
     };
     if !allowed {
         return Err(ApiError::forbidden(
             "forbidden",
-            "metrics need the configured bearer token, or a request from loopback",
+            "metrics need the configured bearer token, or a direct request from loopback",
         ));
     }
-    let report = capacity::report(&state.store, &state.config, Some(&state.live))
-        .await
-        .ok();
-    let text = state
-        .metrics
-        .render(report.as_ref(), state.store.pool_stats());
-    Ok((
-        [(
-            CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
+    let report = capacity::report(&state.store, &state.config, Some(&state.live)).await.ok();
+    let text = state.metrics.render(report.as_ref(), state.store.pool_stats());
+    Ok(([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
         .into_response())
 }
 
@@ -98,10 +92,7 @@ pub async fn metrics(
 pub fn docs_page(openapi: &serde_json::Value) -> Html<String> {
     use std::fmt::Write;
     let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
+        s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
     };
     let text = |v: &serde_json::Value| v.as_str().unwrap_or_default().to_owned();
     let mut body = String::new();
@@ -134,11 +125,8 @@ pub fn docs_page(openapi: &serde_json::Value) -> Html<String> {
                     op["requestBody"]["content"]["application/json"]["schema"]["$ref"].as_str()
                 {
                     let name = schema.rsplit('/').next().unwrap_or_default();
-                    let _ = write!(
-                        body,
-                        "<p>Body: <a href=\"#schema-{n}\">{n}</a></p>",
-                        n = esc(name)
-                    );
+                    let _ =
+                        write!(body, "<p>Body: <a href=\"#schema-{n}\">{n}</a></p>", n = esc(name));
                 }
                 body.push_str("<ul>");
                 if let Some(responses) = op["responses"].as_object() {

@@ -51,11 +51,12 @@ CREATE TABLE settings (
     updated_at BIGINT NOT NULL
 );
 
--- One row that every registration updates first: it serialises registrations on both
--- backends (row lock on PostgreSQL, the write lock on SQLite), so the user-count limit and
--- "the first user becomes admin" cannot race.
-CREATE TABLE registration_gate (
-    id    BIGINT PRIMARY KEY,
-    count BIGINT NOT NULL
+-- One row that every registration and every admin change to roles, disabling or deletion
+-- updates first: it serialises them on both backends (row lock on PostgreSQL, the write lock
+-- on SQLite), so the user-count limit, "the first user becomes admin" and "never remove the
+-- last admin" cannot race.
+CREATE TABLE account_gate (
+    id     BIGINT PRIMARY KEY,
+    writes BIGINT NOT NULL
 );
-INSERT INTO registration_gate (id, count) VALUES (1, 0);
+INSERT INTO account_gate (id, writes) VALUES (1, 0);

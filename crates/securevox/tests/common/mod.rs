@@ -72,21 +72,15 @@ impl TestDb {
             },
             Backend::Postgres(admin_url) => {
                 let name = format!("sv_test_{}", uuid::Uuid::new_v4().simple());
-                let mut conn = sqlx::PgConnection::connect(admin_url)
-                    .await
-                    .expect("connect to PostgreSQL");
+                let mut conn =
+                    sqlx::PgConnection::connect(admin_url).await.expect("connect to PostgreSQL");
                 sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(&mut conn)
                     .await
                     .expect("create db");
                 conn.close().await.ok();
-                let (base, _) = admin_url
-                    .rsplit_once('/')
-                    .expect("URL with a database name");
-                Self {
-                    url: format!("{base}/{name}"),
-                    admin: Some((admin_url.clone(), name)),
-                }
+                let (base, _) = admin_url.rsplit_once('/').expect("URL with a database name");
+                Self { url: format!("{base}/{name}"), admin: Some((admin_url.clone(), name)) }
             }
         }
     }
@@ -140,9 +134,7 @@ impl TestServer {
         config.data_dir = dir.path().to_path_buf();
         config.database_url = db.url.clone();
         tweak(&mut config);
-        let listener = tokio::net::TcpListener::bind(&config.listen)
-            .await
-            .expect("bind");
+        let listener = tokio::net::TcpListener::bind(&config.listen).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(securevox::launch(config.clone(), listener, async {
@@ -162,14 +154,11 @@ impl TestServer {
         server
     }
 
-    /// Waits until `/health` answers (the listener is bound before migrations run, so early
-    /// requests queue; this just surfaces start-up failures clearly).
+    /// Waits until `/health` answers: surfaces a start-up failure as a clear assertion rather
+    /// than as the first request of the test failing.
     async fn wait_ready(&self) {
         let response = self.http.get(format!("{}/health", self.base)).send().await;
-        assert!(
-            response.is_ok_and(|r| r.status().is_success()),
-            "server did not become ready"
-        );
+        assert!(response.is_ok_and(|r| r.status().is_success()), "server did not become ready");
     }
 
     /// Stops the server gracefully and drops its PostgreSQL database.
@@ -178,9 +167,7 @@ impl TestServer {
             let _ = stop.send(());
         }
         if let Some(task) = self.task.take() {
-            task.await
-                .expect("server task")
-                .expect("server exited with an error");
+            task.await.expect("server task").expect("server exited with an error");
         }
         self.db.drop_database().await;
     }
@@ -238,9 +225,8 @@ impl TestServer {
 
     /// Creates an invite as `admin` and registers `username` with it.
     pub async fn user(&self, admin: &Session, username: &str) -> Session {
-        let (status, invite) = self
-            .post("/api/v1/admin/invites", json!({}), Some(&admin.access))
-            .await;
+        let (status, invite) =
+            self.post("/api/v1/admin/invites", json!({}), Some(&admin.access)).await;
         assert_eq!(status, StatusCode::CREATED, "{invite}");
         let (status, body) = self.register(username, invite["code"].as_str()).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -248,12 +234,8 @@ impl TestServer {
     }
 
     pub async fn login(&self, username: &str, password: &str) -> (StatusCode, Value) {
-        self.post(
-            "/api/v1/auth/login",
-            json!({"username": username, "password": password}),
-            None,
-        )
-        .await
+        self.post("/api/v1/auth/login", json!({"username": username, "password": password}), None)
+            .await
     }
 }
 
@@ -271,11 +253,8 @@ pub struct Session {
 
 impl From<&Value> for Session {
     fn from(body: &Value) -> Self {
-        let s = |v: &Value| {
-            v.as_str()
-                .unwrap_or_else(|| panic!("missing field in {body}"))
-                .to_owned()
-        };
+        let s =
+            |v: &Value| v.as_str().unwrap_or_else(|| panic!("missing field in {body}")).to_owned();
         Self {
             access: s(&body["access_token"]),
             refresh: s(&body["refresh_token"]),
@@ -288,4 +267,12 @@ impl From<&Value> for Session {
 /// The error code of an error body.
 pub fn code(body: &Value) -> &str {
     body["error"]["code"].as_str().unwrap_or("<no error code>")
+}
+
+/// The element of a JSON array (e.g. a capacity report's `usage`) whose `name` is `name`.
+pub fn named<'a>(items: &'a Value, name: &str) -> &'a Value {
+    items
+        .as_array()
+        .and_then(|a| a.iter().find(|item| item["name"] == name))
+        .unwrap_or_else(|| panic!("no item named {name} in {items}"))
 }
