@@ -140,22 +140,16 @@ pub async fn register(
     };
     let admission =
         Admission { max_users: limits.max_registered_users, invite, first_user_is_admin: true };
-    let (user, hash) = create_user_with_hash(
-        &state.store,
-        username,
-        password,
-        display_name,
-        Role::User,
-        &admission,
-    )
-    .await?;
+    let (user, hash) =
+        create_user(&state.store, username, password, display_name, Role::User, &admission).await?;
     tracing::info!(user_id = %user.id, username = %user.username, role = user.role.as_str(), "user registered");
     let tokens = open_session(state, &user, &hash, ctx).await?;
     Ok((user, tokens))
 }
 
-/// Creates an account; shared by registration and the admin CLI. The display name is
-/// validated here so that every way in applies the same rule.
+/// Creates an account; shared by registration and the admin CLI. Returns the account and its
+/// password hash (a session opened next checks it). The display name is validated here so that
+/// every way in applies the same rule.
 pub async fn create_user(
     store: &Store,
     username: Username,
@@ -163,19 +157,8 @@ pub async fn create_user(
     display_name: Option<String>,
     role: Role,
     admission: &Admission,
-) -> ApiResult<UserRecord> {
-    let display_name = parse_display_name(display_name.as_deref())?;
-    Ok(create_user_with_hash(store, username, password, display_name, role, admission).await?.0)
-}
-
-async fn create_user_with_hash(
-    store: &Store,
-    username: Username,
-    password: Password,
-    display_name: Option<String>,
-    role: Role,
-    admission: &Admission,
 ) -> ApiResult<(UserRecord, PasswordHash)> {
+    let display_name = parse_display_name(display_name.as_deref())?;
     let password_hash = hash_password(password).await?;
     let new = NewUser {
         id: uuid::Uuid::now_v7().to_string(),

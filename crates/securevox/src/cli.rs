@@ -31,9 +31,9 @@ pub async fn user_add(
         first_user_is_admin: false,
     };
     let role = if admin { Role::Admin } else { Role::User };
-    accounts::create_user(store, username, password, display_name, role, &admission)
-        .await
-        .map_err(anyhow::Error::from)
+    let (user, _) =
+        accounts::create_user(store, username, password, display_name, role, &admission).await?;
+    Ok(user)
 }
 
 /// After `user add`: a note on stderr when the server has no enabled admin yet, since nobody

@@ -8,19 +8,6 @@ mod common;
 use common::{Backend, TestServer};
 use reqwest::StatusCode;
 use securevox_api::config::Secret;
-use serde_json::json;
-
-async fn login_with_xff(server: &TestServer, xff: &str) -> StatusCode {
-    server
-        .http
-        .post(server.url("/api/v1/auth/login"))
-        .header("x-forwarded-for", xff)
-        .json(&json!({"username": "x", "password": "y"}))
-        .send()
-        .await
-        .unwrap()
-        .status()
-}
 
 /// One login a minute per client, behind the trusted proxy 127.0.0.1 (the test client).
 async fn behind_trusted_proxy() -> TestServer {
@@ -35,19 +22,22 @@ async fn behind_trusted_proxy() -> TestServer {
 async fn a_spoofed_leading_forwarded_for_does_not_escape_the_login_limit() {
     let server = behind_trusted_proxy().await;
     // The proxy appended the real client (with its port); the client wrote the rest.
-    assert_eq!(login_with_xff(&server, "9.9.9.1, 203.0.113.5:443").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        server.login_forwarded_for("9.9.9.1, 203.0.113.5:443").await,
+        StatusCode::UNAUTHORIZED
+    );
     for spoofed in
         ["9.9.9.2, 203.0.113.5:443", "unknown, 203.0.113.5:443", "127.0.0.1, 203.0.113.5:443"]
     {
         assert_eq!(
-            login_with_xff(&server, spoofed).await,
+            server.login_forwarded_for(spoofed).await,
             StatusCode::TOO_MANY_REQUESTS,
             "{spoofed}"
         );
     }
     // Garbage left of the real hop changes nothing either.
     assert_eq!(
-        login_with_xff(&server, "1.1.1.1, garbage, 203.0.113.5").await,
+        server.login_forwarded_for("1.1.1.1, garbage, 203.0.113.5").await,
         StatusCode::TOO_MANY_REQUESTS
     );
     server.stop().await;
@@ -57,19 +47,22 @@ async fn a_spoofed_leading_forwarded_for_does_not_escape_the_login_limit() {
 async fn hops_with_ports_and_brackets_are_understood() {
     let server = behind_trusted_proxy().await;
     // `ip:port` and `ip` are the same client ...
-    assert_eq!(login_with_xff(&server, "203.0.113.5:443").await, StatusCode::UNAUTHORIZED);
-    assert_eq!(login_with_xff(&server, "203.0.113.5").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(server.login_forwarded_for("203.0.113.5:443").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(server.login_forwarded_for("203.0.113.5").await, StatusCode::TOO_MANY_REQUESTS);
     // ... and a different one has its own allowance: the port form was read, not dropped.
-    assert_eq!(login_with_xff(&server, "198.51.100.7:1234").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(server.login_forwarded_for("198.51.100.7:1234").await, StatusCode::UNAUTHORIZED);
     // Bracketed IPv6, with and without a port, and the rest of its /64: one client.
-    assert_eq!(login_with_xff(&server, "[2001:db8:0:1::1]:443").await, StatusCode::UNAUTHORIZED);
-    assert_eq!(login_with_xff(&server, "[2001:db8:0:1::1]").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(server.login_forwarded_for("[2001:db8:0:1::1]:443").await, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        login_with_xff(&server, "2001:db8:0:1:ffff::2").await,
+        server.login_forwarded_for("[2001:db8:0:1::1]").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    assert_eq!(
+        server.login_forwarded_for("2001:db8:0:1:ffff::2").await,
         StatusCode::TOO_MANY_REQUESTS,
         "one IPv6 /64 shares one allowance"
     );
-    assert_eq!(login_with_xff(&server, "[2001:db8:0:2::1]").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(server.login_forwarded_for("[2001:db8:0:2::1]").await, StatusCode::UNAUTHORIZED);
     server.stop().await;
 }
 
@@ -77,12 +70,15 @@ async fn hops_with_ports_and_brackets_are_understood() {
 async fn an_unparseable_nearest_hop_means_the_proxy_itself() {
     let server = behind_trusted_proxy().await;
     // Nothing left of `unknown` is believed, so these are all the proxy (127.0.0.1).
-    assert_eq!(login_with_xff(&server, "198.51.100.1, unknown").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(server.login_forwarded_for("198.51.100.1, unknown").await, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        login_with_xff(&server, "198.51.100.2, unknown").await,
+        server.login_forwarded_for("198.51.100.2, unknown").await,
         StatusCode::TOO_MANY_REQUESTS
     );
-    assert_eq!(login_with_xff(&server, "198.51.100.3, 127.0.0.1").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        server.login_forwarded_for("198.51.100.3, 127.0.0.1").await,
+        StatusCode::UNAUTHORIZED
+    );
     server.stop().await;
 }
 

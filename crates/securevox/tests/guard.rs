@@ -282,16 +282,8 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
     // Not trusted: X-Forwarded-For is ignored, so rotating it does not escape the limit.
     let server =
         TestServer::start_with(Backend::Sqlite, |c| c.rate_limits.login_per_minute = 1).await;
-    let login_from = |ip: &'static str| {
-        let request = server
-            .http
-            .post(server.url("/api/v1/auth/login"))
-            .header("x-forwarded-for", ip)
-            .json(&json!({"username": "x", "password": "y"}));
-        async move { request.send().await.unwrap().status() }
-    };
-    assert_eq!(login_from("198.51.100.1").await, StatusCode::UNAUTHORIZED);
-    assert_eq!(login_from("198.51.100.2").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(server.login_forwarded_for("198.51.100.1").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(server.login_forwarded_for("198.51.100.2").await, StatusCode::TOO_MANY_REQUESTS);
     server.stop().await;
 
     // Trusted (the test client is the proxy on loopback): each forwarded client has its own limit.
@@ -300,17 +292,9 @@ async fn forwarded_for_counts_only_behind_a_trusted_proxy() {
         c.trusted_proxies = vec!["127.0.0.1".into()];
     })
     .await;
-    let login_from = |ip: &'static str| {
-        let request = server
-            .http
-            .post(server.url("/api/v1/auth/login"))
-            .header("x-forwarded-for", ip)
-            .json(&json!({"username": "x", "password": "y"}));
-        async move { request.send().await.unwrap().status() }
-    };
-    assert_eq!(login_from("198.51.100.1").await, StatusCode::UNAUTHORIZED);
-    assert_eq!(login_from("198.51.100.2").await, StatusCode::UNAUTHORIZED);
-    assert_eq!(login_from("198.51.100.1").await, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(server.login_forwarded_for("198.51.100.1").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(server.login_forwarded_for("198.51.100.2").await, StatusCode::UNAUTHORIZED);
+    assert_eq!(server.login_forwarded_for("198.51.100.1").await, StatusCode::TOO_MANY_REQUESTS);
     server.stop().await;
 }
 

@@ -108,6 +108,11 @@ pub struct RefreshRequest {
 }
 
 /// `POST /api/v1/auth/refresh` — swap a refresh token for new tokens (the old one stops working).
+///
+/// Each refresh token works once. Presenting a spent one ends the whole session
+/// (`refresh_token_reused`), because it means the token was copied; so a client must refresh
+/// at most once at a time per session (e.g. one refresh shared by all tabs) and keep the new
+/// token before retrying.
 #[utoipa::path(post, path = "/api/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
     responses(
         (status = 200, description = "New tokens", body = AuthResponse),

@@ -233,6 +233,19 @@ impl TestServer {
         Session::from(&body)
     }
 
+    /// A failing login as if forwarded for `xff` by a proxy; the status says which limit
+    /// bucket it landed in (401 = counted, 429 = over the limit).
+    pub async fn login_forwarded_for(&self, xff: &str) -> StatusCode {
+        self.http
+            .post(self.url("/api/v1/auth/login"))
+            .header("x-forwarded-for", xff)
+            .json(&json!({"username": "x", "password": "y"}))
+            .send()
+            .await
+            .expect("request")
+            .status()
+    }
+
     pub async fn login(&self, username: &str, password: &str) -> (StatusCode, Value) {
         self.post("/api/v1/auth/login", json!({"username": username, "password": password}), None)
             .await
