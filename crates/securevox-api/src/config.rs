@@ -39,6 +39,7 @@ pub struct Config {
     pub capacity: CapacityConfig,
     pub retention: RetentionConfig,
     pub metrics: MetricsConfig,
+    pub turn: TurnConfig,
 }
 
 impl Default for Config {
@@ -59,6 +60,7 @@ impl Default for Config {
             capacity: CapacityConfig::default(),
             retention: RetentionConfig::default(),
             metrics: MetricsConfig::default(),
+            turn: TurnConfig::default(),
         }
     }
 }
@@ -196,6 +198,40 @@ impl Default for RetentionConfig {
 pub struct MetricsConfig {
     /// Bearer token that `/metrics` requires. Empty: `/metrics` answers only loopback clients.
     pub token: Secret,
+}
+
+/// STUN/TURN for calls: the credentials the API mints (TURN REST scheme) and where clients
+/// are told to find the TURN server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TurnConfig {
+    /// Secret shared with the TURN server (coturn: `static-auth-secret`). Empty: generated on
+    /// first start and kept in `<data_dir>/secrets/turn.key`.
+    pub secret: Secret,
+    /// Key that servers send as `X-Api-Key` to `POST /api/v1/turn/credentials`. Empty:
+    /// generated on first start and kept in `<data_dir>/secrets/turn-api.key`.
+    pub api_key: Secret,
+    /// Host name or IP put in the STUN/TURN URIs. Empty: the host the client reached us at.
+    pub public_host: String,
+    /// STUN/TURN port (UDP and TCP).
+    pub port: u16,
+    /// TURN-over-TLS port; 0 leaves the `turns:` URI out.
+    pub tls_port: u16,
+    /// Credential lifetime when the client asks for none, seconds (60..86400).
+    pub default_ttl_s: u64,
+}
+
+impl Default for TurnConfig {
+    fn default() -> Self {
+        Self {
+            secret: Secret::default(),
+            api_key: Secret::default(),
+            public_host: String::new(),
+            port: 3478,
+            tls_port: 5349,
+            default_ttl_s: 3600,
+        }
+    }
 }
 
 /// A configured secret: serialised as is (for the config file), never shown by `Debug`.

@@ -53,6 +53,7 @@ pub use state::AppState;
         (name = "auth", description = "Accounts and sessions"),
         (name = "me", description = "The caller's own account"),
         (name = "admin", description = "Server administration (admins only)"),
+        (name = "calls", description = "Calls: STUN/TURN credentials"),
         (name = "operations", description = "Health and monitoring"),
     )
 )]
@@ -68,6 +69,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::admin_registration::routes())
         .merge(routes::admin_limits::routes())
         .merge(routes::admin_capacity::routes())
+        .merge(routes::turn::routes())
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").into();
     let components = openapi.components.get_or_insert_with(Default::default);

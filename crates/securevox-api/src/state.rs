@@ -36,8 +36,15 @@ impl AppState {
     /// Builds the state from a loaded config and an open store. `jwt_secret` must be set
     /// (the binary generates one on first start).
     pub fn new(config: Config, store: Store) -> Result<Self, String> {
-        if config.auth.jwt_secret.expose().len() < 32 {
-            return Err("auth.jwt_secret must be at least 32 characters".into());
+        for (name, secret, min) in [
+            ("auth.jwt_secret", &config.auth.jwt_secret, 32),
+            // A secret shared with an existing coturn is the operator's choice, within reason.
+            ("turn.secret", &config.turn.secret, 16),
+            ("turn.api_key", &config.turn.api_key, 32),
+        ] {
+            if secret.expose().chars().count() < min {
+                return Err(format!("{name} must be at least {min} characters"));
+            }
         }
         let trusted_proxies = config.trusted_proxy_nets()?.into();
         Ok(Self {

@@ -12,6 +12,7 @@ pub mod profile;
 pub mod registration;
 pub mod role;
 pub mod secret_token;
+pub mod turn;
 pub mod username;
 
 pub use capacity::{CapacityReport, Level, Limits, ResourceUsage, Usage};

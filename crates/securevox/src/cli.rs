@@ -195,7 +195,12 @@ pub async fn cleanup(store: &Store, config: &Config, json: bool) -> Result<()> {
 /// password, wherever the URL holds it).
 pub fn print_config(config: &Config) -> Result<()> {
     let mut shown = config.clone();
-    for secret in [&mut shown.auth.jwt_secret, &mut shown.metrics.token] {
+    for secret in [
+        &mut shown.auth.jwt_secret,
+        &mut shown.metrics.token,
+        &mut shown.turn.secret,
+        &mut shown.turn.api_key,
+    ] {
         if !secret.is_empty() {
             secret.0 = "<redacted>".into();
         }

@@ -28,8 +28,14 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// and opens the database, creating and migrating it as needed.
 pub async fn open(mut config: Config) -> Result<(Config, Store)> {
     ensure_data_dir(&config.data_dir)?;
-    if config.auth.jwt_secret.is_empty() {
-        config.auth.jwt_secret.0 = secrets::load_or_create(&config.data_dir, "jwt.key")?;
+    for (secret, file) in [
+        (&mut config.auth.jwt_secret, "jwt.key"),
+        (&mut config.turn.secret, "turn.key"),
+        (&mut config.turn.api_key, "turn-api.key"),
+    ] {
+        if secret.is_empty() {
+            secret.0 = secrets::load_or_create(&config.data_dir, file)?;
+        }
     }
     let store = connect(&config.effective_database_url(), true).await?;
     Ok((config, store))

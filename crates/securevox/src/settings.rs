@@ -7,6 +7,7 @@
 
 use anyhow::{bail, Context, Result};
 use securevox_api::Config;
+use securevox_domain::turn::TurnTtl;
 use std::collections::BTreeMap;
 use std::path::Path;
 use toml::{Table, Value};
@@ -86,7 +87,7 @@ pub const MAX_SECONDS: u64 = 3650 * 24 * 3600;
 /// Refuses values outside what the server can use, naming the key and its variable.
 fn check_ranges(c: &Config) -> Result<()> {
     let seconds = 1..=MAX_SECONDS;
-    let checks: [(&str, u64, std::ops::RangeInclusive<u64>, &str); 10] = [
+    let checks: [(&str, u64, std::ops::RangeInclusive<u64>, &str); 11] = [
         ("auth.access_token_ttl_s", c.auth.access_token_ttl_s, seconds.clone(), " seconds"),
         ("auth.refresh_token_ttl_s", c.auth.refresh_token_ttl_s, seconds.clone(), " seconds"),
         (
@@ -112,6 +113,7 @@ fn check_ranges(c: &Config) -> Result<()> {
         ("retention.sessions_days", c.retention.sessions_days, 0..=36_500, " days"),
         ("retention.cleanup_interval_s", c.retention.cleanup_interval_s, seconds, " seconds"),
         ("max_body_bytes", c.max_body_bytes, 1024..=u64::MAX, " bytes"),
+        ("turn.default_ttl_s", c.turn.default_ttl_s, TurnTtl::MIN_S..=TurnTtl::MAX_S, " seconds"),
     ];
     for (key, value, range, unit) in checks {
         if !range.contains(&value) {

@@ -9,4 +9,5 @@ pub mod admin_users;
 pub mod auth;
 pub mod me;
 pub mod ops;
+pub mod turn;
 pub mod views;
