@@ -31,15 +31,7 @@ pub async fn run(state: AppState, mut shutdown: watch::Receiver<bool>) {
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
-            _ = cleanup_tick.tick() => {
-                state.limiters.prune();
-                state.activity.prune();
-                match cleanup(&state.store, &state.config).await {
-                    Ok(r) if r.sessions_removed > 0 => tracing::info!(sessions_removed = r.sessions_removed, "cleanup"),
-                    Ok(_) => {}
-                    Err(e) => tracing::error!(error = %e, "cleanup failed"),
-                }
-            }
+            _ = cleanup_tick.tick() => clean_up(&state, "scheduled").await,
             _ = capacity_tick.tick() => {
                 match capacity::report(&state.store, &state.config, Some(&state.live)).await {
                     Ok(report) => {
@@ -82,14 +74,17 @@ async fn relieve_resources(state: &AppState, report: &CapacityReport) {
     if pressed.is_empty() {
         return;
     }
+    tracing::warn!(resources = %pressed.join(","), "resources past their threshold: cleaning up");
+    clean_up(state, "resource pressure").await;
+}
+
+/// One clean-up pass of everything the server can shed: in-memory rate-limit and activity
+/// entries, and sessions past retention.
+async fn clean_up(state: &AppState, reason: &str) {
     state.limiters.prune();
     state.activity.prune();
     match cleanup(&state.store, &state.config).await {
-        Ok(r) => tracing::warn!(
-            resources = %pressed.join(","),
-            sessions_removed = r.sessions_removed,
-            "resources past their threshold: cleaned up"
-        ),
-        Err(e) => tracing::error!(error = %e, "clean-up under resource pressure failed"),
+        Ok(r) => tracing::info!(reason, sessions_removed = r.sessions_removed, "cleanup"),
+        Err(e) => tracing::error!(reason, error = %e, "cleanup failed"),
     }
 }

@@ -2,7 +2,7 @@
 //! keeps at least one enabled admin, even when two admins act at the same moment.
 
 use crate::sessions::revoke_sessions;
-use crate::users::UserRecord;
+use crate::users::{fetch_user, UserRecord};
 use crate::{Store, StoreError};
 use securevox_domain::{clock, Role};
 use sqlx::{Any, Transaction};
@@ -48,7 +48,7 @@ impl Store {
         sqlx::query("UPDATE account_gate SET writes = writes + 1 WHERE id = 1")
             .execute(&mut *tx)
             .await?;
-        let target = user_in(&mut tx, user_id).await?.ok_or(AccountChangeError::NotFound)?;
+        let target = fetch_user(&mut *tx, user_id).await?.ok_or(AccountChangeError::NotFound)?;
         let (mut role, mut disabled, mut deleted) = (target.role, target.is_disabled(), false);
         for change in changes {
             match *change {
@@ -74,7 +74,7 @@ impl Store {
         for change in changes {
             apply(&mut tx, user_id, *change).await?;
         }
-        let after = user_in(&mut tx, user_id).await?;
+        let after = fetch_user(&mut *tx, user_id).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -110,15 +110,6 @@ impl Store {
         tx.commit().await?;
         Ok(changed)
     }
-}
-
-async fn user_in(
-    tx: &mut Transaction<'_, Any>,
-    user_id: &str,
-) -> Result<Option<UserRecord>, sqlx::Error> {
-    let sql = format!("SELECT {} FROM users u WHERE u.id = $1", crate::users::USER_COLUMNS);
-    let row = sqlx::query(&sql).bind(user_id).fetch_optional(&mut **tx).await?;
-    row.as_ref().map(UserRecord::from_row).transpose()
 }
 
 /// One change inside a transaction; true if the account existed.

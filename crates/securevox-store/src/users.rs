@@ -36,14 +36,22 @@ impl UserRecord {
     }
 }
 
+/// One account by id, on the pool or inside a transaction.
+pub(crate) async fn fetch_user<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    id: &str,
+) -> Result<Option<UserRecord>, sqlx::Error> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
+    let row = sqlx::query(&sql).bind(id).fetch_optional(executor).await?;
+    row.as_ref().map(UserRecord::from_row).transpose()
+}
+
 pub(crate) const USER_COLUMNS: &str =
     "u.id, u.username, u.display_name, u.role, u.disabled_at, u.created_at, u.last_seen_at";
 
 impl Store {
     pub async fn user(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
-        let sql = format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1");
-        let row = sqlx::query(&sql).bind(id).fetch_optional(&self.pool).await?;
-        Ok(row.as_ref().map(UserRecord::from_row).transpose()?)
+        Ok(fetch_user(&self.pool, id).await?)
     }
 
     /// The account and its password hash, by case-folded username.
