@@ -40,6 +40,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub metrics: MetricsConfig,
     pub turn: TurnConfig,
+    pub realtime: RealtimeConfig,
+    pub calls: CallsConfig,
 }
 
 impl Default for Config {
@@ -61,6 +63,8 @@ impl Default for Config {
             retention: RetentionConfig::default(),
             metrics: MetricsConfig::default(),
             turn: TurnConfig::default(),
+            realtime: RealtimeConfig::default(),
+            calls: CallsConfig::default(),
         }
     }
 }
@@ -231,6 +235,51 @@ impl Default for TurnConfig {
             tls_port: 5349,
             default_ttl_s: 3600,
         }
+    }
+}
+
+/// The Socket.IO endpoint at `/socket.io/`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RealtimeConfig {
+    /// Seconds a socket may stay connected without authenticating.
+    pub auth_timeout_s: u64,
+    /// Largest Engine.IO message accepted, bytes; a larger one closes the connection.
+    pub max_payload_bytes: u64,
+    /// Seconds between server pings (Engine.IO `pingInterval`).
+    pub ping_interval_s: u64,
+    /// Seconds to wait for a pong before the connection counts as lost (`pingTimeout`).
+    pub ping_timeout_s: u64,
+}
+
+impl Default for RealtimeConfig {
+    fn default() -> Self {
+        Self {
+            auth_timeout_s: 10,
+            max_payload_bytes: 256 * 1024,
+            ping_interval_s: 25,
+            ping_timeout_s: 20,
+        }
+    }
+}
+
+/// Call sessions: ringing, reconnection, clean-up and per-call tokens.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CallsConfig {
+    /// Seconds invitees' devices ring before the call counts as missed.
+    pub ring_timeout_s: u64,
+    /// Seconds a participant whose connection dropped stays in the call, so a reconnect resumes.
+    pub rejoin_grace_s: u64,
+    /// Seconds a call may sit with fewer than two participants before it is ended (K6).
+    pub idle_timeout_s: u64,
+    /// Lifetime of per-call tokens from `POST /api/call/token`, seconds.
+    pub token_ttl_s: u64,
+}
+
+impl Default for CallsConfig {
+    fn default() -> Self {
+        Self { ring_timeout_s: 45, rejoin_grace_s: 10, idle_timeout_s: 3600, token_ttl_s: 3600 }
     }
 }
 

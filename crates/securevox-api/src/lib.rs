@@ -1,13 +1,15 @@
 //! SecureVox API: the HTTP surface of the server (axum).
 //!
 //! Owns request parsing and validation at the edge (`extract`), the error shape (`error`), the
-//! account use cases (`accounts`), rate limits, metrics, the capacity report and periodic
-//! maintenance, and assembles them into one router served by [`serve`]. Storage comes from
+//! account use cases (`accounts`), the live connection (`realtime`: Socket.IO, presence) and
+//! calls (`calls`: rooms, ringing, signaling relay), rate limits, metrics, the capacity report
+//! and periodic maintenance, and assembles them into one router served by [`serve`]. Storage comes from
 //! `securevox-store` (one concrete store over SQLite/PostgreSQL), rules from `securevox-domain`.
 //! Must not depend on the binary (config loading, CLI, telemetry set-up).
 
 pub mod accounts;
 pub mod activity;
+pub mod calls;
 pub mod capacity;
 pub mod config;
 pub mod error;
@@ -16,6 +18,7 @@ pub mod maintenance;
 pub mod metrics;
 pub mod password_work;
 pub mod rate_limit;
+pub mod realtime;
 pub mod routes;
 pub mod runtime_settings;
 pub mod state;
@@ -27,7 +30,10 @@ use axum::http::StatusCode;
 use axum::middleware::from_fn_with_state;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
+use securevox_domain::call::EndReason;
+use securevox_domain::clock;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,7 +59,8 @@ pub use state::AppState;
         (name = "auth", description = "Accounts and sessions"),
         (name = "me", description = "The caller's own account"),
         (name = "admin", description = "Server administration (admins only)"),
-        (name = "calls", description = "Calls: STUN/TURN credentials"),
+        (name = "calls", description = "Calls: start, history, per-call tokens, STUN/TURN credentials. \
+                                         Signaling itself runs over Socket.IO at /socket.io/ (docs/SOCKETIO.md)."),
         (name = "operations", description = "Health and monitoring"),
     )
 )]
@@ -70,6 +77,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::admin_limits::routes())
         .merge(routes::admin_capacity::routes())
         .merge(routes::turn::routes())
+        .merge(routes::calls::routes())
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").into();
     let components = openapi.components.get_or_insert_with(Default::default);
@@ -112,6 +120,9 @@ pub fn router(state: AppState) -> Router {
             ApiError::internal(&"a request handler panicked").into_response()
         }))
         .layer(TraceLayer::new_for_http());
+    // Socket.IO answers /socket.io/ itself and passes everything else on to the router.
+    state.realtime.attach(&state);
+    app = app.layer(state.realtime.layer());
     if !state.config.cors_origins.is_empty() {
         // The binary validated the origins at load: "*" alone, or http(s) origins.
         let allow = if state.config.cors_origins.iter().any(|o| o == "*") {
@@ -138,8 +149,19 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let (stop_jobs, jobs_stopped) = tokio::sync::watch::channel(false);
     let jobs = tokio::spawn(maintenance::run(state.clone(), jobs_stopped));
+    // Calls left live by a crash or a kill have no room any more.
+    let left_live = state.store.end_live_calls(EndReason::ServerStopped, clock::now()).await;
+    if let Ok(n @ 1..) = left_live {
+        tracing::info!(calls = n, "ended calls left live by the previous run");
+    }
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    // Signaling is many small messages: Nagle's delay would sit on each of them.
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
+    state.calls.stop_all(&state).await;
+    state.realtime.close().await;
     let _ = stop_jobs.send(true);
     let _ = jobs.await;
     state.store.close().await;

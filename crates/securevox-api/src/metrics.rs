@@ -50,6 +50,93 @@ pub struct Metrics {
     capacity_level: Gauge,
     db_pool: Family<StateLabel, Gauge>,
     db_up: Gauge,
+    pub realtime: RealtimeMetrics,
+}
+
+/// Sockets, calls and signaling. Counters on the relay path are resolved once, so relaying a
+/// message costs an atomic increment, not a label lookup.
+pub struct RealtimeMetrics {
+    /// Connected Socket.IO sockets, authenticated or not.
+    pub sockets: Gauge,
+    /// Live calls by state.
+    calls: Family<StateLabel, Gauge>,
+    relayed: Family<NameLabel, Counter>,
+    pub relayed_offer: Counter,
+    pub relayed_answer: Counter,
+    pub relayed_ice: Counter,
+    signaling_errors: Family<NameLabel, Counter>,
+    calls_ended: Family<NameLabel, Counter>,
+    /// Seconds from a call's creation to its first answer.
+    pub call_setup: Histogram,
+}
+
+impl RealtimeMetrics {
+    fn new(registry: &mut Registry) -> Self {
+        let sockets = Gauge::default();
+        registry.register("sockets", "Connected Socket.IO sockets", sockets.clone());
+        let calls = Family::<StateLabel, Gauge>::default();
+        registry.register("calls", "Live calls by state", calls.clone());
+        let relayed = Family::<NameLabel, Counter>::default();
+        registry.register(
+            "signaling_relayed",
+            "Signaling messages relayed (offer, answer, ice_candidate)",
+            relayed.clone(),
+        );
+        let signaling_errors = Family::<NameLabel, Counter>::default();
+        registry.register(
+            "signaling_errors",
+            "Socket.IO requests refused, by error code",
+            signaling_errors.clone(),
+        );
+        let calls_ended = Family::<NameLabel, Counter>::default();
+        registry.register("calls_ended", "Calls ended, by reason", calls_ended.clone());
+        // 50 ms … ~7 min
+        let call_setup = Histogram::new(exponential_buckets(0.05, 2.0, 14));
+        registry.register(
+            "call_setup_seconds",
+            "Time from a call's creation to its first answer",
+            call_setup.clone(),
+        );
+        let counter = |n: &str| relayed.get_or_create(&NameLabel { name: n.into() }).clone();
+        let (relayed_offer, relayed_answer, relayed_ice) =
+            (counter("offer"), counter("answer"), counter("ice_candidate"));
+        Self {
+            sockets,
+            calls,
+            relayed,
+            relayed_offer,
+            relayed_answer,
+            relayed_ice,
+            signaling_errors,
+            calls_ended,
+            call_setup,
+        }
+    }
+
+    pub fn signaling_error(&self, code: &str) {
+        self.signaling_errors.get_or_create(&NameLabel { name: code.into() }).inc();
+    }
+
+    pub fn call_ended(&self, reason: &str) {
+        self.calls_ended.get_or_create(&NameLabel { name: reason.into() }).inc();
+    }
+
+    /// A live call moved from `from` (None: new) to `to` (None: gone).
+    pub fn call_moved(&self, from: Option<&str>, to: Option<&str>) {
+        if let Some(from) = from {
+            self.calls.get_or_create(&StateLabel { state: from.into() }).dec();
+        }
+        if let Some(to) = to {
+            self.calls.get_or_create(&StateLabel { state: to.into() }).inc();
+        }
+    }
+
+    pub fn relayed_total(&self) -> u64 {
+        ["offer", "answer", "ice_candidate"]
+            .iter()
+            .map(|n| self.relayed.get_or_create(&NameLabel { name: (*n).into() }).get())
+            .sum()
+    }
 }
 
 fn latency_histogram() -> Histogram {
@@ -88,6 +175,7 @@ impl Metrics {
         registry.register("db_pool_connections", "Database pool connections", db_pool.clone());
         let db_up = Gauge::default();
         registry.register("db_up", "1 when the database answered the last scrape", db_up.clone());
+        let realtime = RealtimeMetrics::new(&mut registry);
         Self {
             registry,
             requests,
@@ -98,6 +186,7 @@ impl Metrics {
             capacity_level,
             db_pool,
             db_up,
+            realtime,
         }
     }
 

@@ -1,9 +1,11 @@
 //! What every handler can reach. Cheap to clone: everything is behind an `Arc` or is a pool.
 
 use crate::activity::ActivityTracker;
+use crate::calls::CallDirectory;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::rate_limit::RateLimiters;
+use crate::realtime::Realtime;
 use crate::tokens::AccessTokens;
 use ipnet::IpNet;
 use securevox_store::Store;
@@ -20,6 +22,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub activity: Arc<ActivityTracker>,
     pub live: Arc<LiveCounts>,
+    pub realtime: Arc<Realtime>,
+    pub calls: Arc<CallDirectory>,
     pub trusted_proxies: Arc<[IpNet]>,
     pub started: Instant,
 }
@@ -56,6 +60,8 @@ impl AppState {
             metrics: Arc::new(Metrics::new()),
             activity: Arc::new(ActivityTracker::default()),
             live: Arc::new(LiveCounts::default()),
+            realtime: Arc::new(Realtime::new(&config.realtime)),
+            calls: Arc::new(CallDirectory::default()),
             trusted_proxies,
             started: Instant::now(),
             store,

@@ -1,6 +1,8 @@
-//! Access tokens: short-lived HS256 JWTs that name a user and the device session they belong to.
+//! Access tokens: short-lived HS256 JWTs that name a user and the device session they belong to;
+//! and per-call tokens (K2), which name a user and one call and let a socket into that call only.
 
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use securevox_domain::call::CallRole;
 use securevox_domain::clock;
 use serde::{Deserialize, Serialize};
 
@@ -13,6 +15,19 @@ pub struct AccessClaims {
     pub iat: i64,
     pub exp: i64,
     /// Always `access`, so other token kinds signed with the same key are never accepted here.
+    pub typ: String,
+}
+
+/// Claims of a per-call token. `typ` is `call`, so it is never taken for an access token.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct CallClaims {
+    /// User id.
+    pub sub: String,
+    /// Call (session) id.
+    pub sid: String,
+    pub role: CallRole,
+    pub iat: i64,
+    pub exp: i64,
     pub typ: String,
 }
 
@@ -60,18 +75,51 @@ impl AccessTokens {
     }
 
     pub fn verify(&self, token: &str) -> Result<AccessClaims, TokenError> {
-        let data =
-            decode::<AccessClaims>(token, &self.decoding, &self.validation).map_err(|e| match e
-                .kind()
-            {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                _ => TokenError::Invalid,
-            })?;
-        if data.claims.typ == "access" {
-            Ok(data.claims)
+        let claims: AccessClaims = self.decode(token)?;
+        if claims.typ == "access" {
+            Ok(claims)
         } else {
             Err(TokenError::Invalid)
         }
+    }
+
+    /// A per-call token for `user_id` in `call_id`, valid for `ttl_s`; returns it and its expiry.
+    pub fn issue_call(
+        &self,
+        user_id: &str,
+        call_id: &str,
+        role: CallRole,
+        ttl_s: u64,
+    ) -> (String, i64) {
+        let now = clock::now();
+        let claims = CallClaims {
+            sub: user_id.to_owned(),
+            sid: call_id.to_owned(),
+            role,
+            iat: now,
+            exp: now + ttl_s as i64,
+            typ: "call".into(),
+        };
+        let exp = claims.exp;
+        (encode(&Header::new(Algorithm::HS256), &claims, &self.encoding).unwrap_or_default(), exp)
+    }
+
+    pub fn verify_call(&self, token: &str) -> Result<CallClaims, TokenError> {
+        let claims: CallClaims = self.decode(token)?;
+        if claims.typ == "call" {
+            Ok(claims)
+        } else {
+            Err(TokenError::Invalid)
+        }
+    }
+
+    fn decode<C: serde::de::DeserializeOwned>(&self, token: &str) -> Result<C, TokenError> {
+        decode::<C>(token, &self.decoding, &self.validation).map(|d| d.claims).map_err(|e| match e
+            .kind()
+        {
+            jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+            _ => TokenError::Invalid,
+        })
     }
 }
 
@@ -100,5 +148,20 @@ mod tests {
         let old = encode(&Header::new(Algorithm::HS256), &claims, &expired.encoding).unwrap();
         assert_eq!(tokens.verify(&old).unwrap_err(), TokenError::Expired);
         assert_eq!(tokens.verify("not.a.jwt").unwrap_err(), TokenError::Invalid);
+    }
+
+    #[test]
+    fn call_and_access_tokens_are_not_interchangeable() {
+        let tokens = AccessTokens::new(b"0123456789abcdef0123456789abcdef", 60);
+        let (call, exp) = tokens.issue_call("u1", "c1", CallRole::Callee, 120);
+        assert!(exp > clock::now() + 100);
+        let claims = tokens.verify_call(&call).unwrap();
+        assert_eq!(
+            (claims.sub.as_str(), claims.sid.as_str(), claims.role),
+            ("u1", "c1", CallRole::Callee)
+        );
+        assert_eq!(tokens.verify(&call).unwrap_err(), TokenError::Invalid);
+        let access = tokens.issue("u1", "s1");
+        assert_eq!(tokens.verify_call(&access).unwrap_err(), TokenError::Invalid);
     }
 }

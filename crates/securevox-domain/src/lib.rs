@@ -1,10 +1,12 @@
 //! SecureVox domain: the types and rules every other crate agrees on.
 //!
 //! Owns validation of user input (`Username`, `Password`), roles and the registration policy,
-//! password hashing, opaque secret tokens, and the capacity profile (limits and levels).
+//! password hashing, opaque secret tokens, the capacity profile (limits and levels), and the
+//! call session state machine with its signaling checks.
 //! It must not depend on HTTP (axum), storage (sqlx) or the real-time layer: those crates
 //! depend on this one, never the other way round.
 
+pub mod call;
 pub mod capacity;
 pub mod clock;
 pub mod password;

@@ -9,6 +9,7 @@
 //! Depends on `securevox-domain` for its types; must not depend on HTTP or the real-time layer.
 
 mod account_admin;
+mod calls;
 mod error;
 mod invites;
 mod registration;
@@ -26,6 +27,7 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 pub use account_admin::{AccountChange, AccountChangeError};
+pub use calls::{CallHistoryEntry, NewCall};
 pub use error::StoreError;
 pub use invites::{InviteRecord, NewInvite};
 pub use registration::{Admission, InvitePolicy, NewUser, RegisterError};

@@ -12,10 +12,11 @@
 // tests; panicking on an unexpected error is what a test should do.
 #![allow(clippy::unwrap_used)]
 
+use securevox_domain::call::{CallState, EndReason, Media, Response};
 use securevox_domain::{clock, Password, PasswordHash, Role, SecretToken, Username};
 use securevox_store::{
-    AccountChange, AccountChangeError, Admission, Backend, InvitePolicy, InviteRecord, NewInvite,
-    NewSession, NewUser, RefreshOutcome, RegisterError, Store, StoreError, UserRecord,
+    AccountChange, AccountChangeError, Admission, Backend, InvitePolicy, InviteRecord, NewCall,
+    NewInvite, NewSession, NewUser, RefreshOutcome, RegisterError, Store, StoreError, UserRecord,
 };
 use sqlx::{Connection, Executor};
 use std::collections::BTreeSet;
@@ -73,6 +74,7 @@ conformance!(
     reopening_keeps_data_and_migrations,
     sessions_open_only_with_the_current_password_and_an_enabled_account,
     the_last_admin_cannot_be_removed_even_concurrently,
+    call_records_history_and_contacts,
 );
 
 async fn run_sqlite<F, Fut>(scenario: F)
@@ -927,4 +929,84 @@ async fn the_last_admin_cannot_be_removed_even_concurrently(db: TestDb) {
     }
     let deleted = store.change_account(&bob.id, &[AccountChange::Delete]).await.unwrap();
     assert!(deleted.is_none());
+}
+
+async fn call_records_history_and_contacts(db: TestDb) {
+    let store = &db.store;
+    let (a, b, c) =
+        (user(store, "alice").await, user(store, "bob").await, user(store, "carol").await);
+    let new = |id: &'static str, invitees: &'static [String], at: i64| NewCall {
+        id,
+        caller_id: &a.id,
+        media: Media::Video,
+        invitees,
+        created_at: at,
+    };
+    let bob_only: &'static [String] = Box::leak(vec![b.id.clone()].into_boxed_slice());
+    let both: &'static [String] = Box::leak(vec![b.id.clone(), c.id.clone()].into_boxed_slice());
+    // Three calls at distinct times, the last two at the same second (the id breaks the tie).
+    store.create_call(&new("call-1", bob_only, 100)).await.unwrap();
+    store.create_call(&new("call-2", both, 200)).await.unwrap();
+    store.create_call(&new("call-3", bob_only, 200)).await.unwrap();
+
+    // call-1: answered by bob, connected, completed.
+    store.set_call_response("call-1", &b.id, Response::Accepted, 110).await.unwrap();
+    store.set_call_response("call-1", &b.id, Response::Declined, 111).await.unwrap();
+    store.set_call_state("call-1", CallState::Offered, 111).await.unwrap();
+    store.set_call_state("call-1", CallState::Answered, 112).await.unwrap();
+    store.set_call_state("call-1", CallState::Connected, 113).await.unwrap();
+    store.set_call_joined("call-1", &b.id, 112).await.unwrap();
+    store.end_call("call-1", EndReason::Completed, None, 170).await.unwrap();
+    // Ending twice keeps the first ending.
+    store.end_call("call-1", EndReason::Idle, Some("late"), 999).await.unwrap();
+    store.set_call_state("call-1", CallState::Answered, 1000).await.unwrap();
+    // call-2: declined by carol, then cancelled.
+    store.set_call_response("call-2", &c.id, Response::Declined, 205).await.unwrap();
+    store.end_call("call-2", EndReason::Cancelled, None, 210).await.unwrap();
+    // call-3 stays live until the restart sweep.
+
+    let history = store.call_history(&b.id, None, 10).await.unwrap();
+    let ids: Vec<&str> = history.iter().map(|h| h.id.as_str()).collect();
+    assert_eq!(ids, ["call-3", "call-2", "call-1"]);
+    let first = &history[2];
+    assert_eq!(first.state, CallState::Ended);
+    assert_eq!(first.end_reason, Some(EndReason::Completed));
+    assert_eq!(
+        (first.answered_at, first.connected_at, first.ended_at),
+        (Some(112), Some(113), Some(170))
+    );
+    assert_eq!(first.viewer_response, Some(Response::Accepted), "the first answer wins");
+    assert!(!first.viewer_is_caller);
+    assert_eq!(first.members, [a.id.clone(), b.id.clone()]);
+    assert_eq!(history[1].members.len(), 3);
+    assert_eq!(history[1].members[0], a.id, "caller first");
+    assert_eq!(history[0].state, CallState::Pending);
+
+    // Paging: strictly older than the cursor, ties broken by id.
+    let page = store.call_history(&b.id, Some("call-3"), 1).await.unwrap();
+    assert_eq!(page.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(), ["call-2"]);
+    let page = store.call_history(&b.id, Some("call-1"), 10).await.unwrap();
+    assert!(page.is_empty());
+    let carol = store.call_history(&c.id, None, 10).await.unwrap();
+    assert_eq!(carol.len(), 1);
+    assert_eq!(carol[0].viewer_response, Some(Response::Declined));
+    let alice = store.call_history(&a.id, None, 10).await.unwrap();
+    assert!(alice.iter().all(|h| h.viewer_is_caller));
+
+    let mut contacts = store.call_contacts(&a.id).await.unwrap();
+    contacts.sort();
+    let mut expected = vec![b.id.clone(), c.id.clone()];
+    expected.sort();
+    assert_eq!(contacts, expected);
+    assert_eq!(store.call_contacts(&c.id).await.unwrap().len(), 2);
+
+    // After a restart nothing is live any more.
+    assert_eq!(store.end_live_calls(EndReason::ServerStopped, 300).await.unwrap(), 1);
+    let history = store.call_history(&b.id, None, 1).await.unwrap();
+    assert_eq!(history[0].end_reason, Some(EndReason::ServerStopped));
+    assert_eq!(store.end_live_calls(EndReason::ServerStopped, 301).await.unwrap(), 0);
+
+    // Deleting a user removes their calls from nobody else's history but their own membership.
+    store.delete_user(&c.id).await.unwrap();
+    assert_eq!(store.call_history(&b.id, None, 10).await.unwrap()[1].members.len(), 2);
 }

@@ -87,7 +87,7 @@ pub const MAX_SECONDS: u64 = 3650 * 24 * 3600;
 /// Refuses values outside what the server can use, naming the key and its variable.
 fn check_ranges(c: &Config) -> Result<()> {
     let seconds = 1..=MAX_SECONDS;
-    let checks: [(&str, u64, std::ops::RangeInclusive<u64>, &str); 11] = [
+    let checks: [(&str, u64, std::ops::RangeInclusive<u64>, &str); 19] = [
         ("auth.access_token_ttl_s", c.auth.access_token_ttl_s, seconds.clone(), " seconds"),
         ("auth.refresh_token_ttl_s", c.auth.refresh_token_ttl_s, seconds.clone(), " seconds"),
         (
@@ -114,6 +114,14 @@ fn check_ranges(c: &Config) -> Result<()> {
         ("retention.cleanup_interval_s", c.retention.cleanup_interval_s, seconds, " seconds"),
         ("max_body_bytes", c.max_body_bytes, 1024..=u64::MAX, " bytes"),
         ("turn.default_ttl_s", c.turn.default_ttl_s, TurnTtl::MIN_S..=TurnTtl::MAX_S, " seconds"),
+        ("realtime.auth_timeout_s", c.realtime.auth_timeout_s, 1..=3600, " seconds"),
+        ("realtime.max_payload_bytes", c.realtime.max_payload_bytes, 16_384..=16_777_216, " bytes"),
+        ("realtime.ping_interval_s", c.realtime.ping_interval_s, 1..=3600, " seconds"),
+        ("realtime.ping_timeout_s", c.realtime.ping_timeout_s, 1..=3600, " seconds"),
+        ("calls.ring_timeout_s", c.calls.ring_timeout_s, 1..=3600, " seconds"),
+        ("calls.rejoin_grace_s", c.calls.rejoin_grace_s, 0..=3600, " seconds"),
+        ("calls.idle_timeout_s", c.calls.idle_timeout_s, 1..=MAX_SECONDS, " seconds"),
+        ("calls.token_ttl_s", c.calls.token_ttl_s, 60..=86_400, " seconds"),
     ];
     for (key, value, range, unit) in checks {
         if !range.contains(&value) {

@@ -80,6 +80,9 @@ async fn update_user(
     let user = accounts::change_account(&state.store, &id, &changes)
         .await?
         .ok_or_else(|| ApiError::not_found("user"))?;
+    if user.is_disabled() {
+        state.realtime.disconnect_user(&id).await;
+    }
     tracing::info!(user_id = %id, ?changes, "account changed by an admin");
     Ok(Json(user.into()))
 }
@@ -99,6 +102,7 @@ async fn delete_user(
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
     accounts::change_account(&state.store, &id, &[AccountChange::Delete]).await?;
+    state.realtime.disconnect_user(&id).await;
     tracing::info!(user_id = %id, "user deleted");
     Ok(StatusCode::NO_CONTENT)
 }

@@ -136,5 +136,6 @@ async fn refresh(
     ))]
 async fn logout(State(state): State<AppState>, caller: AuthUser) -> ApiResult<StatusCode> {
     state.store.revoke_session(&caller.user.id, &caller.session_id).await?;
+    state.realtime.disconnect_session(&caller.session_id).await;
     Ok(StatusCode::NO_CONTENT)
 }

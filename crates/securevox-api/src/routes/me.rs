@@ -102,6 +102,7 @@ async fn revoke_session(
     IdPath(id): IdPath,
 ) -> ApiResult<StatusCode> {
     if state.store.revoke_session(&caller.user.id, &id).await? {
+        state.realtime.disconnect_session(&id).await;
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("session"))
@@ -140,5 +141,6 @@ async fn change_password(
         &req.new_password,
     )
     .await?;
+    state.realtime.disconnect_user_except(&caller.user.id, &caller.session_id).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -7,6 +7,7 @@ pub mod admin_limits;
 pub mod admin_registration;
 pub mod admin_users;
 pub mod auth;
+pub mod calls;
 pub mod me;
 pub mod ops;
 pub mod turn;

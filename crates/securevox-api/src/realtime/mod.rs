@@ -1,0 +1,154 @@
+//! The live connection: Socket.IO v5 / Engine.IO v4 at `/socket.io/` (socketioxide).
+//!
+//! A socket authenticates with its access token in the handshake (`auth: {token}`) or, as the
+//! seed's clients do, with an `authenticate {token}` event afterwards. Every socket of a user is
+//! in the room `user:<id>` (ringing, presence, call endings reach all their devices) and in
+//! `session:<id>` (revoking a session closes its sockets).
+//!
+//! socketioxide runs each event handler as its own task, which would reorder one client's
+//! signaling. So one handler per socket (the fallback) takes every event synchronously, in the
+//! order the connection delivered them, and [`connection::Connection`] keeps that order:
+//! relays run inline, anything that awaits runs on a task that drains the socket's queue.
+
+pub mod connection;
+pub mod identity;
+pub mod presence;
+pub mod requests;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+use connection::Connection;
+use identity::Identity;
+use presence::PresenceTracker;
+use serde::Serialize;
+use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::SocketIo;
+use std::time::Duration;
+
+/// Handles to the Socket.IO server, shared by HTTP handlers and call rooms.
+pub struct Realtime {
+    io: SocketIo,
+    layer: SocketIoLayer,
+    pub presence: PresenceTracker,
+}
+
+/// What an `error` event and a failed ack carry.
+#[derive(Debug, Serialize)]
+pub struct ErrorPayload<'a> {
+    pub code: &'a str,
+    pub message: &'a str,
+}
+
+impl Realtime {
+    pub fn new(config: &crate::config::RealtimeConfig) -> Self {
+        let (layer, io) = SocketIo::builder()
+            .ping_interval(Duration::from_secs(config.ping_interval_s))
+            .ping_timeout(Duration::from_secs(config.ping_timeout_s))
+            .max_payload(config.max_payload_bytes)
+            .max_buffer_size(1024)
+            .build_layer();
+        Self { io, layer, presence: PresenceTracker::default() }
+    }
+
+    pub fn layer(&self) -> SocketIoLayer {
+        self.layer.clone()
+    }
+
+    /// Registers the `/` namespace. Its handlers hold the state, so [`Self::close`] must run at
+    /// shutdown to let go of it.
+    pub fn attach(&self, state: &AppState) {
+        let admit_state = state.clone();
+        let admit = move |socket: SocketRef, TryData(auth): TryData<HandshakeAuth>| {
+            let state = admit_state.clone();
+            async move { admit(state, socket, auth.ok().and_then(|a| a.token)).await }
+        };
+        let greet_state = state.clone();
+        let on_connect = move |socket: SocketRef| {
+            let state = greet_state.clone();
+            async move {
+                if let Some(connection) = Connection::of(&socket) {
+                    if connection.is_authenticated() {
+                        connection.greet(&state, &socket).await;
+                    }
+                }
+            }
+        };
+        self.io.ns("/", on_connect.with(admit));
+    }
+
+    /// Emits `event` to every connected device of `user_id`.
+    pub async fn emit_to_user<T: Serialize + ?Sized>(&self, user_id: &str, event: &str, data: &T) {
+        if let Err(e) = self.io.to(user_room(user_id)).emit(event, data).await {
+            tracing::debug!(error = %e, event, "emit to user failed");
+        }
+    }
+
+    /// Closes every socket of a session (logout, revocation).
+    pub async fn disconnect_session(&self, session_id: &str) {
+        let _ = self.io.within(format!("session:{session_id}")).disconnect().await;
+    }
+
+    /// Closes every socket of a user except those of `keep_session` (password changed).
+    pub async fn disconnect_user_except(&self, user_id: &str, keep_session: &str) {
+        let _ = self
+            .io
+            .within(user_room(user_id))
+            .except(format!("session:{keep_session}"))
+            .disconnect()
+            .await;
+    }
+
+    /// Closes every socket of a user (account disabled or deleted).
+    pub async fn disconnect_user(&self, user_id: &str) {
+        let _ = self.io.within(user_room(user_id)).disconnect().await;
+    }
+
+    /// Closes every socket and drops the namespace (and with it the handlers' state).
+    pub async fn close(&self) {
+        self.io.close().await;
+        self.io.delete_ns("/");
+    }
+}
+
+pub fn user_room(user_id: &str) -> String {
+    format!("user:{user_id}")
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct HandshakeAuth {
+    token: Option<String>,
+}
+
+/// Connect middleware: runs before the client learns it is connected, so the event handler is
+/// in place before its first event can arrive. A token in the handshake must be valid.
+async fn admit(state: AppState, socket: SocketRef, token: Option<String>) -> Result<(), String> {
+    let identity = match token {
+        Some(token) => Some(Identity::from_token(&state, &token).await.map_err(|e| refusal(&e))?),
+        None => None,
+    };
+    let connection = Connection::open(&state, &socket);
+    if let Some(identity) = identity {
+        connection.admit(&state, &socket, identity);
+    } else {
+        let (socket, connection) = (socket.clone(), connection.clone());
+        let timeout = Duration::from_secs(state.config.realtime.auth_timeout_s);
+        tokio::spawn(async move {
+            tokio::time::sleep(timeout).await;
+            if !connection.is_authenticated() && socket.connected() {
+                connection.send_error(
+                    &socket,
+                    &ApiError::unauthorized("auth_timeout", "authenticate within the time limit"),
+                );
+                let _ = socket.disconnect();
+            }
+        });
+    }
+    Ok(())
+}
+
+/// The refusal text a client sees as `connect_error.message`: `<code>: <message>`.
+fn refusal(e: &ApiError) -> String {
+    format!("{}: {}", e.code, e.message)
+}

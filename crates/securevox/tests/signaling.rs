@@ -1,0 +1,78 @@
+//! Real-time signaling driven by the official `socket.io-client` (Node) against the real server:
+//! the scenarios live in `tests/socketio/*.test.mjs` (node:test); this test starts the server on
+//! each backend, gives the scripts its URL, an admin token and the signing key (to forge expired
+//! tokens), and fails with their report if any scenario fails.
+//!
+//! Needs Node and `npm ci --prefix tests/socketio`. Without them the test says it did not run,
+//! unless `SECUREVOX_TEST_REQUIRE_NODE=1` (set by CI), which makes it fail instead.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod common;
+
+use common::{Backend, TestServer};
+use securevox_api::config::Secret;
+use securevox_domain::RegistrationMode;
+use std::path::PathBuf;
+use std::process::Command;
+
+const JWT_SECRET: &str = "signaling-test-signing-key-0123456789abcdef";
+
+fn scripts_dir() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/socketio");
+    let ready = dir.join("node_modules/socket.io-client").is_dir()
+        && Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
+    if ready {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("SECUREVOX_TEST_REQUIRE_NODE").as_deref() != Ok("1"),
+        "SECUREVOX_TEST_REQUIRE_NODE=1 but node or tests/socketio/node_modules is missing \
+         (npm ci --prefix tests/socketio)"
+    );
+    eprintln!("socket.io-client scenarios not run: node or tests/socketio/node_modules missing");
+    None
+}
+
+async fn socketio_client_scenarios(backend: Backend) {
+    let Some(dir) = scripts_dir() else { return };
+    let server = TestServer::start_with(backend, |c| {
+        c.auth.registration = RegistrationMode::Open;
+        c.auth.jwt_secret = Secret(JWT_SECRET.into());
+        // Short timers so ringing, reconnect and auth time-outs are seen in seconds.
+        c.realtime.auth_timeout_s = 1;
+        c.calls.ring_timeout_s = 2;
+        c.calls.rejoin_grace_s = 2;
+    })
+    .await;
+    let admin = server.admin().await;
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().ends_with(".test.mjs"))
+        .collect();
+    files.sort();
+    let base = server.base.clone();
+    let output = tokio::task::spawn_blocking(move || {
+        Command::new("timeout")
+            .args(["300", "node", "--test", "--test-concurrency=1", "--test-reporter=spec"])
+            .args(&files)
+            .current_dir(&dir)
+            .env("SECUREVOX_URL", base)
+            .env("SECUREVOX_ADMIN_TOKEN", admin.access)
+            .env("SECUREVOX_JWT_SECRET", JWT_SECRET)
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let report = String::from_utf8_lossy(&output.stdout);
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "socket.io-client scenarios failed:\n{report}\n{errors}");
+    assert!(report.contains("ℹ fail 0"), "no failures reported:\n{report}");
+    assert!(!report.contains("ℹ pass 0"), "scenarios ran:\n{report}");
+    println!("{report}");
+    server.stop().await;
+}
+
+on_both_backends!(socketio_client_scenarios);
