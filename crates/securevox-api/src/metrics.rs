@@ -60,7 +60,6 @@ pub struct RealtimeMetrics {
     pub sockets: Gauge,
     /// Live calls by state.
     calls: Family<StateLabel, Gauge>,
-    relayed: Family<NameLabel, Counter>,
     pub relayed_offer: Counter,
     pub relayed_answer: Counter,
     pub relayed_ice: Counter,
@@ -103,7 +102,6 @@ impl RealtimeMetrics {
         Self {
             sockets,
             calls,
-            relayed,
             relayed_offer,
             relayed_answer,
             relayed_ice,
@@ -129,13 +127,6 @@ impl RealtimeMetrics {
         if let Some(to) = to {
             self.calls.get_or_create(&StateLabel { state: to.into() }).inc();
         }
-    }
-
-    pub fn relayed_total(&self) -> u64 {
-        ["offer", "answer", "ice_candidate"]
-            .iter()
-            .map(|n| self.relayed.get_or_create(&NameLabel { name: (*n).into() }).get())
-            .sum()
     }
 }
 

@@ -265,7 +265,8 @@ impl Room {
         self.grace.retain(|(u, _)| *u != user);
         let id = self.handle.id.clone();
         if let Some(old) = replaced {
-            let _ = old.emit("call_answered_elsewhere", &json!({ "sessionId": &*id }));
+            let payload = json!({ "sessionId": &*id, "userId": &*user });
+            let _ = old.emit("call_answered_elsewhere", &payload);
         }
         if !is_caller && self.response_of(&user).is_none() {
             self.accept(&user, &socket).await;
