@@ -16,7 +16,7 @@ use socketioxide::extract::SocketRef;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
-fn call_not_found() -> ApiError {
+pub fn call_not_found() -> ApiError {
     ApiError::new(axum::http::StatusCode::NOT_FOUND, "call_not_found", "no live call with this id")
 }
 
@@ -86,6 +86,12 @@ pub async fn enter(
     let user = identity.user_id.clone();
     let joined =
         ask(&call, |reply| Command::Join { user, socket: socket.clone(), accept, reply }).await?;
+    if !socket.connected() {
+        // The socket went while the room was answering: its disconnect handler saw no call.
+        let _ =
+            call.send(Command::SocketGone { user: identity.user_id.clone(), socket: socket.id });
+        return Err(call_ended());
+    }
     connection.set_call(Some(call));
     let _ = socket.emit("call_joined", &joined);
     Ok(joined)

@@ -5,6 +5,7 @@
 //! their camelCase fields so old clients work unchanged.
 
 use crate::calls::handle::ParticipantView;
+use crate::calls::signaling;
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{AdminUser, ApiJson, ApiQuery, AuthUser};
 use crate::state::AppState;
@@ -211,9 +212,7 @@ async fn call_token(
             "a call token can only be issued for yourself",
         ));
     }
-    let call = state.calls.get(&body.session_id).ok_or_else(|| {
-        ApiError::new(StatusCode::NOT_FOUND, "call_not_found", "no live call with this id")
-    })?;
+    let call = state.calls.get(&body.session_id).ok_or_else(signaling::call_not_found)?;
     if !call.is_member(&caller.user.id) {
         return Err(crate::calls::room::not_a_participant());
     }
