@@ -122,7 +122,9 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http());
     // Socket.IO answers /socket.io/ itself and passes everything else on to the router.
     state.realtime.attach(&state);
-    app = app.layer(state.realtime.layer());
+    app = app
+        .layer(state.realtime.layer())
+        .layer(axum::middleware::map_request(realtime::detach_upgrade_request));
     if !state.config.cors_origins.is_empty() {
         // The binary validated the origins at load: "*" alone, or http(s) origins.
         let allow = if state.config.cors_origins.iter().any(|o| o == "*") {

@@ -52,20 +52,15 @@ async fn socketio_client_scenarios(backend: Backend) {
         .filter(|p| p.to_string_lossy().ends_with(".test.mjs"))
         .collect();
     files.sort();
-    let base = server.base.clone();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new("timeout")
-            .args(["300", "node", "--test", "--test-concurrency=1", "--test-reporter=spec"])
-            .args(&files)
-            .current_dir(&dir)
-            .env("SECUREVOX_URL", base)
-            .env("SECUREVOX_ADMIN_TOKEN", admin.access)
-            .env("SECUREVOX_JWT_SECRET", JWT_SECRET)
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
+    let mut args: Vec<String> =
+        ["--test", "--test-concurrency=1", "--test-reporter=spec"].map(String::from).to_vec();
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let env = vec![
+        ("SECUREVOX_URL", server.base.clone()),
+        ("SECUREVOX_ADMIN_TOKEN", admin.access.clone()),
+        ("SECUREVOX_JWT_SECRET", JWT_SECRET.to_owned()),
+    ];
+    let output = common::run_node(dir, args, env, 300).await;
     let report = String::from_utf8_lossy(&output.stdout);
     let errors = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "socket.io-client scenarios failed:\n{report}\n{errors}");

@@ -268,6 +268,17 @@ impl Room {
             let payload = json!({ "sessionId": &*id, "userId": &*user });
             let _ = old.emit("call_answered_elsewhere", &payload);
         }
+        // The joiner hears `call_joined` before anything its joining sets off reaches it (an
+        // offer from a caller told of the answer, for one).
+        let welcome = json!({
+            "sessionId": &*id,
+            "userId": &*user,
+            "callerId": &*self.handle.caller_id,
+            "media": self.handle.media,
+            "state": self.handle.state(),
+            "participants": self.handle.participants(),
+        });
+        let _ = socket.emit("call_joined", &welcome);
         if !is_caller && self.response_of(&user).is_none() {
             self.accept(&user, &socket).await;
         }
@@ -283,14 +294,7 @@ impl Room {
         if self.handle.roster().len() >= 2 {
             self.lonely_since = None;
         }
-        Ok(json!({
-            "sessionId": &*id,
-            "userId": &*user,
-            "callerId": &*self.handle.caller_id,
-            "media": self.handle.media,
-            "state": self.handle.state(),
-            "participants": self.handle.participants(),
-        }))
+        Ok(welcome)
     }
 
     fn response_of(&self, user: &str) -> Option<Response> {

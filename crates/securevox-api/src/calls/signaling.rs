@@ -92,8 +92,8 @@ pub async fn enter(
             call.send(Command::SocketGone { user: identity.user_id.clone(), socket: socket.id });
         return Err(call_ended());
     }
+    // The room has sent `call_joined`; this socket's next events wait until the call is set.
     connection.set_call(Some(call));
-    let _ = socket.emit("call_joined", &joined);
     Ok(joined)
 }
 

@@ -17,6 +17,8 @@ pub mod requests;
 
 use crate::error::ApiError;
 use crate::state::AppState;
+use axum::extract::Request;
+use axum::http::{HeaderMap, HeaderValue, Uri};
 use connection::Connection;
 use identity::Identity;
 use presence::PresenceTracker;
@@ -48,6 +50,9 @@ impl Realtime {
             .ping_timeout(Duration::from_secs(config.ping_timeout_s))
             .max_payload(config.max_payload_bytes)
             .max_buffer_size(1024)
+            // Signaling messages are a few hundred bytes; bigger ones are read in more chunks.
+            // Every idle connection keeps this buffer.
+            .ws_read_buffer_size(1024)
             .build_layer();
         Self { io, layer, presence: PresenceTracker::default() }
     }
@@ -110,6 +115,28 @@ impl Realtime {
         self.io.close().await;
         self.io.delete_ns("/");
     }
+}
+
+/// Engine.IO keeps each connection's upgrade request for the connection's lifetime. Its header
+/// values and URI are slices of hyper's read buffer (16 KB), which would then stay allocated per
+/// idle connection; copies of them let that buffer go.
+pub async fn detach_upgrade_request(mut request: Request) -> Request {
+    if request.uri().path().starts_with("/socket.io/") {
+        let headers: HeaderMap = request
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                let copy =
+                    HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
+                (name.clone(), copy)
+            })
+            .collect();
+        *request.headers_mut() = headers;
+        if let Ok(uri) = request.uri().to_string().parse::<Uri>() {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
 }
 
 pub fn user_room(user_id: &str) -> String {

@@ -1,0 +1,108 @@
+//! A real WebRTC video call between two headless Chromium pages that use only our Socket.IO
+//! signaling (`tests/browser/call.mjs`), then the call as its members' history records it.
+//!
+//! Needs Chromium, Node and `npm ci --prefix tests/browser`. Without them the test says it did
+//! not run and passes, unless `SECUREVOX_TEST_REQUIRE_BROWSER=1` (set by CI): then it fails.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod common;
+
+use common::{run_node, Backend, TestServer, PASSWORD};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Bound on the whole browser run (the script bounds itself at 60 s).
+const TIMEOUT_S: u32 = 120;
+
+fn browser_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser")
+}
+
+fn chromium() -> String {
+    std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+/// Why the browser test cannot run here, if it cannot.
+fn missing_tool() -> Option<&'static str> {
+    if !Path::new(&chromium()).exists() {
+        return Some("chromium is not installed (apt-get install chromium)");
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        return Some("node is not installed");
+    }
+    let modules = browser_dir().join("node_modules");
+    if !modules.join("playwright-core").is_dir() || !modules.join("socket.io-client").is_dir() {
+        return Some("tests/browser/node_modules is missing (npm ci --prefix tests/browser)");
+    }
+    None
+}
+
+/// The call `session_id` in the history of `username`.
+async fn history_entry(server: &TestServer, username: &str, session_id: &str) -> Value {
+    let (status, login) = server.login(username, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let token = login["access_token"].as_str().unwrap();
+    let (status, page) = server.get("/api/v1/calls", Some(token)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let calls = page["calls"].as_array().unwrap();
+    calls
+        .iter()
+        .find(|c| c["session_id"] == session_id)
+        .unwrap_or_else(|| panic!("call {session_id} not in {username}'s history: {page}"))
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_call_each_other_over_our_signaling() {
+    if let Some(reason) = missing_tool() {
+        assert!(
+            std::env::var("SECUREVOX_TEST_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "SECUREVOX_TEST_REQUIRE_BROWSER=1 but {reason}"
+        );
+        eprintln!("browser call test not run: {reason}");
+        return;
+    }
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.auth.registration = securevox_domain::RegistrationMode::Open;
+    })
+    .await;
+
+    let (dir, base) = (browser_dir(), server.base.clone());
+    let started = std::time::Instant::now();
+    let script = dir.join("call.mjs").display().to_string();
+    let out = run_node(dir, vec![script, base], vec![("CHROMIUM", chromium())], TIMEOUT_S).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}{stdout}browser run took {:.1} s", started.elapsed().as_secs_f64());
+    assert!(
+        out.status.success(),
+        "call.mjs failed ({}; 124 = timed out after {TIMEOUT_S} s):\n{stderr}{stdout}",
+        out.status
+    );
+
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no JSON summary line ({e}) in:\n{stdout}"));
+    assert_eq!(summary["ok"], true, "{summary}");
+    assert_eq!(summary["endReason"], "completed", "{summary}");
+    for side in ["caller", "callee"] {
+        assert!(summary["framesDecoded"][side].as_u64() > Some(0), "{side}: {summary}");
+        assert!(summary["audioPacketsReceived"][side].as_u64() > Some(0), "{side}: {summary}");
+    }
+
+    // The record: answered, ended by hanging up, completed for both members.
+    let session_id = summary["sessionId"].as_str().unwrap();
+    for (side, direction) in [("caller", "outgoing"), ("callee", "incoming")] {
+        let username = summary[side]["username"].as_str().unwrap();
+        let call = history_entry(&server, username, session_id).await;
+        assert_eq!(call["outcome"], "completed", "{side}: {call}");
+        assert_eq!(call["state"], "ended", "{side}: {call}");
+        assert_eq!(call["direction"], direction, "{side}: {call}");
+        assert_eq!(call["media"], "video", "{side}: {call}");
+        assert_eq!(call["caller_id"], summary["caller"]["id"], "{side}: {call}");
+        assert!(call["answered_at"].is_string() && call["ended_at"].is_string(), "{call}");
+    }
+    server.stop().await;
+}
