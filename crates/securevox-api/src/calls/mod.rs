@@ -90,6 +90,13 @@ impl CallDirectory {
         for call in self.list() {
             let _ = call.send(room::Command::Stop);
         }
+        // Give the rooms a moment to tell their members and record the end themselves.
+        for _ in 0..100 {
+            if self.is_empty() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         // Calls whose room did not get to it (and any left by a crash) end here.
         if let Err(e) = state.store.end_live_calls(EndReason::ServerStopped, clock::now()).await {
             tracing::error!(error = %e, "ending live calls at shutdown failed");

@@ -26,6 +26,7 @@ use serde::Serialize;
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
+use socketioxide::operators::BroadcastOperators;
 use socketioxide::SocketIo;
 use std::time::Duration;
 
@@ -85,29 +86,38 @@ impl Realtime {
 
     /// Emits `event` to every connected device of `user_id`.
     pub async fn emit_to_user<T: Serialize + ?Sized>(&self, user_id: &str, event: &str, data: &T) {
-        if let Err(e) = self.io.to(user_room(user_id)).emit(event, data).await {
+        let Some(root) = self.root() else { return };
+        if let Err(e) = root.to(user_room(user_id)).emit(event, data).await {
             tracing::debug!(error = %e, event, "emit to user failed");
         }
     }
 
     /// Closes every socket of a session (logout, revocation).
     pub async fn disconnect_session(&self, session_id: &str) {
-        let _ = self.io.within(format!("session:{session_id}")).disconnect().await;
+        if let Some(root) = self.root() {
+            let _ = root.within(format!("session:{session_id}")).disconnect().await;
+        }
     }
 
     /// Closes every socket of a user except those of `keep_session` (password changed).
     pub async fn disconnect_user_except(&self, user_id: &str, keep_session: &str) {
-        let _ = self
-            .io
-            .within(user_room(user_id))
-            .except(format!("session:{keep_session}"))
-            .disconnect()
-            .await;
+        if let Some(root) = self.root() {
+            let others = root.within(user_room(user_id)).except(format!("session:{keep_session}"));
+            let _ = others.disconnect().await;
+        }
     }
 
     /// Closes every socket of a user (account disabled or deleted).
     pub async fn disconnect_user(&self, user_id: &str) {
-        let _ = self.io.within(user_room(user_id)).disconnect().await;
+        if let Some(root) = self.root() {
+            let _ = root.within(user_room(user_id)).disconnect().await;
+        }
+    }
+
+    /// The `/` namespace; `None` before [`Self::attach`] and after [`Self::close`] (socketioxide's
+    /// own shortcuts panic then).
+    fn root(&self) -> Option<BroadcastOperators> {
+        self.io.of("/")
     }
 
     /// Closes every socket and drops the namespace (and with it the handlers' state).
