@@ -6,6 +6,7 @@
 #   relay-b      10 calls x 4, 2000 per sender
 #   relay-paced  50 calls x 2, 400 per sender, paced at 5000 msgs/s total, 1 s warm-up
 #   connect-2k / connect-10k   N authenticated idle connections, held 5 s
+#   (extra, not in the default list: relay-a-procs2 = relay-a with load.js --procs 2)
 # Every run gets a fresh server process (ours: a fresh copy of a prepared data directory), and
 # `--server-pid` is the server process itself, so its CPU and RSS come from /proc.
 #
@@ -20,7 +21,9 @@
 #   knobs (env): REPS=3  PINS="shared pinned"  SERVERS="securevox node"  AUTH=event|handshake
 #     SCENARIOS="relay-a relay-b relay-paced connect-2k connect-10k"  USERS=500
 #     BENCH_DIR=/work/shared/bench/signaling (copied to $OUT_DIR/harness, npm ci there)
-#     OUT_DIR=target/bench-signaling  MAX_SECONDS=60  PORT_BASE=18400  EXTRA_LOAD_ARGS=""
+#     OUT_DIR=target/bench-signaling  MAX_SECONDS=60  PORT_BASE=(20000 + 120*(PID%100))  EXTRA_LOAD_ARGS=""
+#     QUIET_MAX_CORES=0.15 (wait before each run until other processes use less) QUIET_WAIT_S=600
+#     OTHER_MAX=0.15 ATTEMPTS=3 (a run during which others used more CPU is redone, up to ATTEMPTS)
 # Output: $OUT_DIR/results-<stamp>.jsonl (one line per run), $OUT_DIR/summary-<stamp>.md,
 #   server logs in $OUT_DIR/logs-<stamp>/.
 set -uo pipefail
@@ -36,12 +39,16 @@ USERS=${USERS:-500}
 BENCH_DIR=${BENCH_DIR:-/work/shared/bench/signaling}
 OUT_DIR=${OUT_DIR:-$ROOT/target/bench-signaling}
 MAX_SECONDS=${MAX_SECONDS:-60}
-PORT=${PORT_BASE:-18400}
+# below the ephemeral range (32768+), which load.js's 10k client sockets use
+PORT=${PORT_BASE:-$((20000 + ($$ % 100) * 120))}
 EXTRA_LOAD_ARGS=${EXTRA_LOAD_ARGS:-}
 export JWT_SECRET=${JWT_SECRET:-bench-secret}
 
 mkdir -p "$OUT_DIR"
 OUT_DIR=$(cd "$OUT_DIR" && pwd)
+# one benchmark at a time: two would spoil each other's figures
+exec 9>"$OUT_DIR/.lock"
+flock -n 9 || { echo "[bench-signaling] another run holds $OUT_DIR/.lock; not starting" >&2; exit 1; }
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$OUT_DIR/results-$STAMP.jsonl
 LOGS=$OUT_DIR/logs-$STAMP
@@ -63,7 +70,15 @@ log() { echo "[bench-signaling] $*" >&2; }
 # ---------------------------------------------------------------- build and harness
 log "building release"
 cargo build --release -q -p securevox || { log "build failed"; exit 1; }
-BIN=$ROOT/target/release/securevox
+# a private copy: a rebuild of target/release during the matrix must not change what is measured
+cp "$ROOT/target/release/securevox" "$WORK/securevox"
+BIN=$WORK/securevox
+# provenance: commit, a hash of uncommitted changes (tracked diff + untracked files), the binary's hash
+dirty=$( { git diff HEAD -- crates Cargo.toml Cargo.lock; git ls-files -z --others --exclude-standard -- crates | xargs -0 -r cat; } | sha256sum | cut -c1-12)
+BUILD="$(git rev-parse --short HEAD)"
+[ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock)" ] && BUILD="$BUILD+dirty:$dirty"
+BUILD="$BUILD bin:$(sha256sum "$BIN" | cut -c1-12)"
+log "measuring $BUILD"
 
 HARNESS=$OUT_DIR/harness
 if ! cmp -s "$BENCH_DIR/load.js" "$HARNESS/load.js" || ! cmp -s "$BENCH_DIR/package-lock.json" "$HARNESS/package-lock.json" \
@@ -92,9 +107,9 @@ QUIET_WAIT_S=${QUIET_WAIT_S:-600}
 QUIET_MAX_CORES=${QUIET_MAX_CORES:-0.15}
 OTHER_MAX=${OTHER_MAX:-0.15}   # a run during which others used more than this many cores is redone
 ATTEMPTS=${ATTEMPTS:-3}
-# (user+nice+system+steal: irq/softirq time is left out on both sides, so loopback networking
-# done in softirq is not mistaken for another process)
-cpu_ticks() { awk '/^cpu / {print $2+$3+$4+$9}' /proc/stat; }
+# (irq and softirq are counted: this kernel charges softirq work done in a process's context to
+# that process too, so leaving them out made "other" negative under loopback load)
+cpu_ticks() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat; }
 proc_ticks() { awk '{ sub(/.*\) /, ""); print $12+$13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
 wait_quiet() {
   local deadline=$((SECONDS + QUIET_WAIT_S)) a b warned=""
@@ -207,14 +222,14 @@ run_one() {
   panics_run=$(grep -c "panicked at" "$LOGS/$tag.log" 2>/dev/null); panics_run=${panics_run:-0}
   stop_server
   panics=$(grep -c "panicked at" "$LOGS/$tag.log" 2>/dev/null); panics=${panics:-0}
-  node -e '
+  BUILD=$BUILD node -e '
     const fs = require("fs");
     const [l, server, sc, pin, rep, auth, idle, alive, rc, panicsRun, panics, orderFile, quiet, m0, m1, s0, s1, w0, w1] = process.argv.slice(1);
     let o; try { o = JSON.parse(l); } catch { o = { error: "no JSON", raw: l }; }
     const ord = fs.existsSync(orderFile) ? fs.readFileSync(orderFile, "utf8").split("\n").filter(Boolean).map(JSON.parse) : [];
     const sum = (k) => ord.reduce((s, x) => s + (x[k] || 0), 0);
     const idleMb = idle === "null" ? null : +(idle / 1024).toFixed(1);
-    const extra = { server, scenario: sc, pin, rep: +rep, auth, date: new Date().toISOString(), server_rss_idle_mb: idleMb,
+    const extra = { server, scenario: sc, pin, rep: +rep, auth, date: new Date().toISOString(), build: server === "securevox" ? process.env.BUILD : "node-server.js", server_rss_idle_mb: idleMb,
       order_checked: o.mode === "relay" ? sum("checked") : undefined, reordered: o.mode === "relay" ? sum("reordered") : undefined,
       server_alive_at_end: alive === "true", server_exit_code: +rc, server_panics_during_run: +panicsRun, server_panics_at_shutdown: panics - panicsRun,
       machine_busy_cores_before: +quiet };

@@ -4,7 +4,18 @@
 // issue's targets. usage: node signaling-summary.mjs results.jsonl [more.jsonl …]
 import { readFileSync } from 'node:fs';
 
-const rows = process.argv.slice(2).flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+const OTHER_MAX = Number(process.env.OTHER_MAX || 0.15);
+const allRows = process.argv.slice(2).flatMap((f) => readFileSync(f, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l)));
+// A run during which other processes used more than OTHER_MAX cores is "contaminated": a row's
+// medians use only the clean runs when it has any (the runs column says "clean/all").
+const contaminated = (r) => (r.other_cpu_cores_during_run || 0) > OTHER_MAX;
+const rows = [];
+{
+  const byKey = new Map();
+  for (const r of allRows) { const k = `${r.scenario}|${r.pin}|${r.server}`; if (!byKey.has(k)) byKey.set(k, []); byKey.get(k).push(r); }
+  for (const rs of byKey.values()) { const clean = rs.filter((r) => !contaminated(r)); rows.push(...(clean.length ? clean : rs)); }
+}
+const allCount = (k) => allRows.filter((r) => `${r.scenario}|${r.pin}|${r.server}` === k).length;
 const median = (xs) => {
   const a = xs.filter((x) => typeof x === 'number' && Number.isFinite(x)).sort((x, y) => x - y);
   if (!a.length) return null;
@@ -32,7 +43,7 @@ const errs = (rs) => {
 };
 
 const auths = [...new Set(rows.map((r) => r.auth))].join(', ');
-console.log(`Runs: ${rows.length}; auth mode: ${auths}; medians over the runs of each row (a fresh server per run). "other CPU": cores used by other processes while load.js ran (should be ~0).\n`);
+console.log(`Runs: ${allRows.length} (${allRows.filter((r) => !contaminated(r)).length} clean); auth mode: ${auths}; medians over the runs of each row (a fresh server per run). "other CPU": cores used by other processes while load.js ran (should be ~0); rows use their clean runs (other CPU ≤ ${OTHER_MAX}) when they have any; "runs" = used/all.\n`);
 console.log('| scenario | placement | server | runs | msgs/s (conn/s) | p50 ms | p99 ms | lost (max) | dup / misrouted / reordered | conn+join failed | server errors | server CPU µs/msg (µs/conn) | CPU ours/node | server CPU util | RSS idle MB | RSS peak MB | KB/idle conn | load CPU util | other CPU (max) |');
 console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const k of keys) {
@@ -46,7 +57,7 @@ for (const k of keys) {
     const nodeCpu = median(node.map(cpu));
     const ratio = server === OURS && nodeCpu ? m(cpu) / nodeCpu : null;
     const fails = sum(rs.map((r) => (r.connect_failed || 0) + (r.join_failed || 0) + (r.failed || 0)));
-    console.log(`| ${sc} | ${pin} | ${server === OURS ? '**securevox**' : 'node'} | ${rs.length} | ${fmt(m((r) => r.msgs_per_s), 0)} | ${fmt(m((r) => r.p50_ms), 2)} | ${fmt(m((r) => r.p99_ms), 2)} | `
+    console.log(`| ${sc} | ${pin} | ${server === OURS ? '**securevox**' : 'node'} | ${rs.length}/${allCount(`${k}|${server}`)} | ${fmt(m((r) => r.msgs_per_s), 0)} | ${fmt(m((r) => r.p50_ms), 2)} | ${fmt(m((r) => r.p99_ms), 2)} | `
       + `${fmt(m((r) => r.lost), 0)} (${fmt(max(rs.map((r) => r.lost)), 0)}) | ${connect ? '–' : `${sum(rs.map((r) => r.duplicates))} / ${sum(rs.map((r) => r.misrouted))} / ${sum(rs.map((r) => r.reordered))}`} | ${fails} | ${errs(rs)} | `
       + `${connect ? `(${fmt(m(cpu), 0)})` : fmt(m(cpu), 1)} | ${ratio == null ? '' : `**${ratio.toFixed(2)}×**`} | ${connect ? '–' : fmt(m((r) => r.server_cpu_util), 2)} | `
       + `${fmt(m((r) => r.server_rss_idle_mb))} | ${fmt(m((r) => r.server_rss_peak_mb))} | ${connect ? fmt(m((r) => r.server_kb_per_conn)) : '–'} | ${connect ? '–' : fmt(m((r) => r.load_cpu_util), 2)} | ${fmt(max(rs.map((r) => r.other_cpu_cores_during_run)), 2)} |`);
