@@ -145,6 +145,8 @@ pub async fn detach_upgrade_request(mut request: Request) -> Request {
         if let Ok(uri) = request.uri().to_string().parse::<Uri>() {
             *request.uri_mut() = uri;
         }
+        // axum's router keeps a clone of the original URI (a slice of the same buffer) here.
+        request.extensions_mut().remove::<axum::extract::OriginalUri>();
     }
     request
 }
