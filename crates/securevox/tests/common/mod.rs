@@ -118,6 +118,13 @@ pub fn test_config() -> Config {
             api_per_second: 1000,
             api_burst: 1000,
         },
+        // The CI machine's own disk and memory must not decide a test's capacity level; the
+        // tests that exercise resource pressure lower these again.
+        capacity: securevox_api::config::CapacityConfig {
+            disk_threshold_percent: 100,
+            memory_threshold_percent: 100,
+            ..Default::default()
+        },
         ..Config::default()
     }
 }
