@@ -223,6 +223,32 @@ pub struct TurnConfig {
     pub tls_port: u16,
     /// Credential lifetime when the client asks for none, seconds (60..86400).
     pub default_ttl_s: u64,
+    /// Run the embedded STUN/TURN server. Off when an external coturn shares `secret`.
+    pub enabled: bool,
+    /// Addresses the embedded server listens on (UDP and TCP, at `port`).
+    pub listen: Vec<String>,
+    /// Local addresses relay sockets bind to, at most one per IP family. Empty: the listen
+    /// address, or the host's outward address when listening on all.
+    pub relay_ips: Vec<String>,
+    /// Public addresses of `relay_ips` behind 1:1 NAT (cloud VMs), one per family; relayed
+    /// addresses are advertised with these.
+    pub external_ips: Vec<String>,
+    /// Relay ports are taken from `min_port..=max_port`.
+    pub min_port: u16,
+    pub max_port: u16,
+    /// Realm of the long-term credentials.
+    pub realm: String,
+    /// Relay to loopback peers (127.0.0.0/8, ::1). For tests only: it opens the host's own
+    /// services to anyone holding credentials.
+    pub allow_loopback_peers: bool,
+    /// Relay to private, carrier-grade NAT and unique-local peers (servers on a LAN).
+    pub allow_private_peers: bool,
+    /// Allocations one user may hold at once; 0 = unlimited.
+    pub user_quota: u64,
+    /// Allocations in all; 0 = unlimited.
+    pub total_quota: u64,
+    /// Bandwidth cap per allocation and direction, bits per second; 0 = unlimited.
+    pub max_bps: u64,
 }
 
 impl Default for TurnConfig {
@@ -234,6 +260,18 @@ impl Default for TurnConfig {
             port: 3478,
             tls_port: 5349,
             default_ttl_s: 3600,
+            enabled: true,
+            listen: vec!["0.0.0.0".into(), "::".into()],
+            relay_ips: Vec::new(),
+            external_ips: Vec::new(),
+            min_port: 49152,
+            max_port: 65535,
+            realm: "securevox".into(),
+            allow_loopback_peers: false,
+            allow_private_peers: false,
+            user_quota: 10,
+            total_quota: 500,
+            max_bps: 3_000_000,
         }
     }
 }
@@ -301,6 +339,44 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(if self.0.is_empty() { "Secret(<unset>)" } else { "Secret(<redacted>)" })
+    }
+}
+
+impl TurnConfig {
+    /// What the embedded server is started with; `Err` names the first bad key.
+    pub fn embedded(&self) -> Result<securevox_turn::TurnSettings, String> {
+        let ips = |key: &str, list: &[String]| -> Result<Vec<std::net::IpAddr>, String> {
+            list.iter()
+                .map(|raw| {
+                    raw.trim()
+                        .parse()
+                        .map_err(|_| format!("turn.{key}: {raw:?} is not an IP address"))
+                })
+                .collect()
+        };
+        if self.min_port == 0 || self.min_port > self.max_port {
+            return Err(format!(
+                "turn.min_port..turn.max_port ({}..{}) is not a port range",
+                self.min_port, self.max_port
+            ));
+        }
+        if self.realm.is_empty() || self.realm.len() > 127 {
+            return Err("turn.realm must be 1 to 127 characters".into());
+        }
+        Ok(securevox_turn::TurnSettings {
+            listen: ips("listen", &self.listen)?,
+            port: self.port,
+            relay_ips: ips("relay_ips", &self.relay_ips)?,
+            external_ips: ips("external_ips", &self.external_ips)?,
+            relay_ports: self.min_port..=self.max_port,
+            realm: self.realm.clone(),
+            secret: self.secret.expose().as_bytes().to_vec(),
+            allow_loopback_peers: self.allow_loopback_peers,
+            allow_private_peers: self.allow_private_peers,
+            user_quota: usize::try_from(self.user_quota).unwrap_or(usize::MAX),
+            total_quota: usize::try_from(self.total_quota).unwrap_or(usize::MAX),
+            max_bps: self.max_bps,
+        })
     }
 }
 

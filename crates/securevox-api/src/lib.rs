@@ -23,6 +23,7 @@ pub mod routes;
 pub mod runtime_settings;
 pub mod state;
 pub mod tokens;
+pub mod turn_server;
 
 use crate::error::ApiError;
 use axum::extract::DefaultBodyLimit;
@@ -156,6 +157,15 @@ pub async fn serve(
     if let Ok(n @ 1..) = left_live {
         tracing::info!(calls = n, "ended calls left live by the previous run");
     }
+    let turn = match state.turn.start(&state.config.turn) {
+        Ok(turn) => turn,
+        Err(e) => {
+            let _ = stop_jobs.send(true);
+            let _ = jobs.await;
+            state.store.close().await;
+            return Err(std::io::Error::other(format!("starting STUN/TURN: {e}")));
+        }
+    };
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     // Signaling is many small messages: Nagle's delay would sit on each of them.
     let listener = listener.tap_io(|tcp| {
@@ -164,6 +174,9 @@ pub async fn serve(
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     state.calls.stop_all(&state).await;
     state.realtime.close().await;
+    if let Some(turn) = turn {
+        turn.shutdown();
+    }
     let _ = stop_jobs.send(true);
     let _ = jobs.await;
     state.store.close().await;

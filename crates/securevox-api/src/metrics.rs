@@ -51,6 +51,87 @@ pub struct Metrics {
     db_pool: Family<StateLabel, Gauge>,
     db_up: Gauge,
     pub realtime: RealtimeMetrics,
+    turn: TurnMetrics,
+}
+
+/// The embedded TURN server's counters, copied from its atomics at scrape time.
+#[derive(Default)]
+struct TurnMetrics {
+    allocations: Gauge,
+    packets: Family<DirectionLabel, Counter>,
+    bytes: Family<DirectionLabel, Counter>,
+    auth_failures: Counter,
+    refused_peers: Counter,
+    quota_refusals: Counter,
+    throttled_packets: Counter,
+    binding_requests: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DirectionLabel {
+    direction: &'static str,
+}
+
+impl TurnMetrics {
+    fn register(&self, registry: &mut Registry) {
+        let t = self;
+        registry.register("turn_allocations", "Live TURN allocations", t.allocations.clone());
+        registry.register(
+            "turn_relayed_packets",
+            "Packets relayed by TURN, by direction (to_peer, to_client)",
+            t.packets.clone(),
+        );
+        registry.register(
+            "turn_relayed_bytes",
+            "Bytes relayed by TURN, by direction",
+            t.bytes.clone(),
+        );
+        registry.register(
+            "turn_auth_failures",
+            "TURN requests refused for expired or wrong credentials",
+            t.auth_failures.clone(),
+        );
+        registry.register(
+            "turn_refused_peers",
+            "TURN permissions, channels and sends refused by the peer policy",
+            t.refused_peers.clone(),
+        );
+        registry.register(
+            "turn_quota_refusals",
+            "TURN allocations refused by the user quota or total cap",
+            t.quota_refusals.clone(),
+        );
+        registry.register(
+            "turn_throttled_packets",
+            "Relayed packets dropped by the bandwidth cap",
+            t.throttled_packets.clone(),
+        );
+        registry.register(
+            "turn_binding_requests",
+            "STUN Binding requests answered",
+            t.binding_requests.clone(),
+        );
+    }
+
+    fn update(&self, s: &securevox_turn::TurnSnapshot) {
+        // The sources only grow, so the difference brings each counter to their value.
+        let to = |counter: &Counter, value: u64| {
+            counter.inc_by(value.saturating_sub(counter.get()));
+        };
+        self.allocations.set(s.allocations as i64);
+        for (direction, packets, bytes) in [
+            ("to_peer", s.packets_to_peers, s.bytes_to_peers),
+            ("to_client", s.packets_to_clients, s.bytes_to_clients),
+        ] {
+            to(&self.packets.get_or_create(&DirectionLabel { direction }), packets);
+            to(&self.bytes.get_or_create(&DirectionLabel { direction }), bytes);
+        }
+        to(&self.auth_failures, s.auth_failures);
+        to(&self.refused_peers, s.refused_peers);
+        to(&self.quota_refusals, s.quota_refusals);
+        to(&self.throttled_packets, s.throttled_packets);
+        to(&self.binding_requests, s.stun_bindings);
+    }
 }
 
 /// Sockets, calls and signaling. Counters on the relay path are resolved once, so relaying a
@@ -167,6 +248,8 @@ impl Metrics {
         let db_up = Gauge::default();
         registry.register("db_up", "1 when the database answered the last scrape", db_up.clone());
         let realtime = RealtimeMetrics::new(&mut registry);
+        let turn = TurnMetrics::default();
+        turn.register(&mut registry);
         Self {
             registry,
             requests,
@@ -178,6 +261,7 @@ impl Metrics {
             db_pool,
             db_up,
             realtime,
+            turn,
         }
     }
 
@@ -198,7 +282,15 @@ impl Metrics {
     }
 
     /// Refreshes the database-derived gauges and renders the text exposition format.
-    pub fn render(&self, report: Option<&CapacityReport>, pool: (u32, usize)) -> String {
+    pub fn render(
+        &self,
+        report: Option<&CapacityReport>,
+        pool: (u32, usize),
+        turn: Option<securevox_turn::TurnSnapshot>,
+    ) -> String {
+        if let Some(turn) = &turn {
+            self.turn.update(turn);
+        }
         self.db_up.set(i64::from(report.is_some()));
         if let Some(report) = report {
             for u in &report.usage {

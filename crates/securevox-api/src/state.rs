@@ -24,6 +24,7 @@ pub struct AppState {
     pub live: Arc<LiveCounts>,
     pub realtime: Arc<Realtime>,
     pub calls: Arc<CallDirectory>,
+    pub turn: Arc<crate::turn_server::EmbeddedTurn>,
     pub trusted_proxies: Arc<[IpNet]>,
     pub started: Instant,
 }
@@ -62,6 +63,7 @@ impl AppState {
             live: Arc::new(LiveCounts::default()),
             realtime: Arc::new(Realtime::new(&config.realtime)),
             calls: Arc::new(CallDirectory::default()),
+            turn: Arc::default(),
             trusted_proxies,
             started: Instant::now(),
             store,

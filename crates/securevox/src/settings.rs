@@ -76,6 +76,7 @@ pub fn load(
         bail!("listen: {:?} is not an address such as 0.0.0.0:8080", config.listen);
     }
     check_ranges(&config)?;
+    config.turn.embedded().map_err(anyhow::Error::msg)?;
     check_cors_origins(&config.cors_origins)?;
     Ok(config)
 }

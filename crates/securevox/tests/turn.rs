@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{code, Backend, TestServer};
+use common::{code, turnutils, Backend, TestServer};
 use reqwest::StatusCode;
 use securevox_api::config::Secret;
 use securevox_domain::turn::{self, TurnTtl, TurnUser};
@@ -195,11 +195,7 @@ impl Coturn {
         for _ in 0..100 {
             // A STUN request sent before the server listens is lost and the client would wait
             // for ever: bound every probe.
-            let probe = Command::new("timeout")
-                .args(["2", "turnutils_stunclient", "-p", &port.to_string(), "127.0.0.1"])
-                .output()
-                .unwrap();
-            if probe.status.success() {
+            if turnutils::stunclient(port).is_some() {
                 return Some(coturn);
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
@@ -209,18 +205,11 @@ impl Coturn {
 
     /// Allocates a relay and exchanges messages client-to-client; true if all arrived.
     fn relays(&self, username: &str, password: &str, tcp: bool) -> bool {
-        let mut cmd = Command::new("timeout");
-        cmd.args(["60", "turnutils_uclient"]);
+        let mut flags = vec!["-y", "-n", "5", "-m", "1"];
         if tcp {
-            cmd.arg("-t");
+            flags.push("-t");
         }
-        let out = cmd
-            .args(["-y", "-n", "5", "-m", "1", "-p", &self.port.to_string()])
-            .args(["-u", username, "-w", password, "127.0.0.1"])
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        out.status.success() && text.contains("Total lost packets 0")
+        turnutils::relayed_all(&turnutils::uclient(self.port, username, password, &flags))
     }
 }
 

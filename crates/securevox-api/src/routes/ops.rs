@@ -28,6 +28,16 @@ pub struct Health {
     pub active_calls: u64,
     #[serde(rename = "connectedUsers")]
     pub connected_users: u64,
+    /// The embedded STUN/TURN server; `null` when it is off (an external one is used).
+    pub turn: Option<TurnHealth>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TurnHealth {
+    /// UDP and TCP port.
+    pub port: u16,
+    /// Live allocations (relayed addresses).
+    pub allocations: u64,
 }
 
 /// `GET /health` — liveness and readiness; 503 when the database is unreachable.
@@ -45,6 +55,11 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
         database: if db_ok { "ok" } else { "unreachable" },
         active_calls: state.live.active_calls.load(Ordering::Relaxed),
         connected_users: state.live.connected_users.load(Ordering::Relaxed),
+        turn: state
+            .turn
+            .port()
+            .zip(state.turn.snapshot())
+            .map(|(port, stats)| TurnHealth { port, allocations: stats.allocations }),
     };
     let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
     (status, Json(body))
@@ -82,7 +97,8 @@ pub async fn metrics(
         ));
     }
     let report = capacity::report(&state.store, &state.config, Some(&state.live)).await.ok();
-    let text = state.metrics.render(report.as_ref(), state.store.pool_stats());
+    let text =
+        state.metrics.render(report.as_ref(), state.store.pool_stats(), state.turn.snapshot());
     Ok(([(CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text)
         .into_response())
 }

@@ -136,17 +136,21 @@ fn view(
     }
 }
 
-/// The URIs clients should use: the configured public host, else the host they reached us at.
+/// The URIs clients should use: the configured public host, else the host they reached us at;
+/// the embedded server's live port when it runs, else the configured one (an external coturn).
 fn uris(state: &AppState, headers: &HeaderMap) -> Vec<String> {
     let turn = &state.config.turn;
     let host =
         if turn.public_host.is_empty() { request_host(headers) } else { turn.public_host.clone() };
+    let embedded = state.turn.port();
+    let port = embedded.unwrap_or(turn.port);
     let mut uris = vec![
-        format!("stun:{host}:{}", turn.port),
-        format!("turn:{host}:{}?transport=udp", turn.port),
-        format!("turn:{host}:{}?transport=tcp", turn.port),
+        format!("stun:{host}:{port}"),
+        format!("turn:{host}:{port}?transport=udp"),
+        format!("turn:{host}:{port}?transport=tcp"),
     ];
-    if turn.tls_port != 0 {
+    // The embedded server does not speak TLS yet: only an external server gets `turns:`.
+    if turn.tls_port != 0 && embedded.is_none() {
         uris.push(format!("turns:{host}:{}?transport=tcp", turn.tls_port));
     }
     uris

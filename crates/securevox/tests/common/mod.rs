@@ -6,6 +6,8 @@
 //! with `SECUREVOX_TEST_REQUIRE_POSTGRES=1` (set by CI) they fail instead.
 #![allow(dead_code)]
 
+pub mod turnutils;
+
 use reqwest::{Method, StatusCode};
 use securevox_api::Config;
 use serde_json::{json, Value};
@@ -125,6 +127,9 @@ pub fn test_config() -> Config {
             memory_threshold_percent: 100,
             ..Default::default()
         },
+        // Tests share one machine: the embedded TURN server (fixed port 3478) runs only in
+        // the tests that ask for it, on a port of its own.
+        turn: securevox_api::config::TurnConfig { enabled: false, ..Default::default() },
         ..Config::default()
     }
 }

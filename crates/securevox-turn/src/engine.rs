@@ -1,0 +1,396 @@
+//! The one owner of TURN state: a `turn-server-proto` server per listening socket, the relay
+//! sockets, the TCP client connections, and the quotas. IO tasks hand it packets under a
+//! mutex; it never awaits, and it sends with `try_send` (a UDP packet that cannot be sent now
+//! is dropped, as the network would drop it).
+
+use crate::bandwidth::TokenBucket;
+use crate::peers::PeerPolicy;
+use crate::settings::TurnSettings;
+use crate::stats::{add, bump, TurnStats};
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
+use turn_server_proto::api::{
+    DelayedMessageOrChannelSend, SocketAllocateError, TcpConnectError, TurnServerApi,
+    TurnServerPollRet,
+};
+use turn_server_proto::server::TurnServer;
+use turn_server_proto::stun::agent::Transmit;
+use turn_server_proto::types::prelude::DelayedTransmitBuild;
+use turn_server_proto::types::transmit::TransmitBuild;
+use turn_server_proto::types::{AddressFamily, Instant, TransportType};
+
+pub(crate) type Shared = Arc<Mutex<Engine>>;
+
+/// Locks the engine; a panic elsewhere does not make the state unusable (every method leaves
+/// it consistent between statements that can panic).
+pub(crate) fn lock(shared: &Mutex<Engine>) -> MutexGuard<'_, Engine> {
+    shared.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// A listening socket and the protocol server that answers on it.
+pub(crate) struct Listener {
+    pub server: TurnServer,
+    pub transport: TransportType,
+    pub addr: SocketAddr,
+    pub udp: Option<Arc<UdpSocket>>,
+    /// Usernames already handed to `server` (its table only grows; see credentials.rs).
+    pub known_users: HashSet<String>,
+}
+
+/// A relayed transport address and the socket behind it.
+struct Relay {
+    socket: Arc<UdpSocket>,
+    listener: usize,
+    client: SocketAddr,
+    user: String,
+    to_peers: TokenBucket,
+    to_client: TokenBucket,
+    task: AbortHandle,
+}
+
+pub(crate) struct Engine {
+    started: std::time::Instant,
+    pub(crate) settings: Arc<TurnSettings>,
+    pub(crate) policy: PeerPolicy,
+    pub(crate) stats: Arc<TurnStats>,
+    pub(crate) listeners: Vec<Listener>,
+    relays: HashMap<SocketAddr, Relay>,
+    /// Relayed addresses whose relay we closed (its TCP client went away) while the protocol
+    /// server still holds the allocation until it expires: not reused until then.
+    zombies: HashSet<SocketAddr>,
+    tcp: HashMap<(usize, SocketAddr), mpsc::Sender<Vec<u8>>>,
+    pub(crate) per_user: HashMap<String, usize>,
+    /// The user of an authenticated Allocate on its way to the protocol server.
+    pub(crate) pending_users: HashMap<(usize, SocketAddr), String>,
+    relay_ips: [Option<std::net::IpAddr>; 2],
+    scratch: Vec<u8>,
+    me: Weak<Mutex<Engine>>,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        settings: Arc<TurnSettings>,
+        stats: Arc<TurnStats>,
+        listeners: Vec<Listener>,
+    ) -> Shared {
+        let relay_ips = [settings.relay_ip(false), settings.relay_ip(true)];
+        let policy = settings.peer_policy();
+        Arc::new_cyclic(|me| {
+            Mutex::new(Self {
+                started: std::time::Instant::now(),
+                settings,
+                policy,
+                stats,
+                listeners,
+                relays: HashMap::new(),
+                zombies: HashSet::new(),
+                tcp: HashMap::new(),
+                per_user: HashMap::new(),
+                pending_users: HashMap::new(),
+                relay_ips,
+                scratch: vec![0; 70_000],
+                me: me.clone(),
+            })
+        })
+    }
+
+    pub(crate) fn now(&self) -> Instant {
+        Instant::from_nanos(self.started.elapsed().as_nanos() as i64)
+    }
+
+    /// Converts a protocol deadline to a tokio one.
+    pub(crate) fn deadline(&self, at: Instant) -> tokio::time::Instant {
+        let wait = at.saturating_duration_since(self.now());
+        tokio::time::Instant::now() + wait
+    }
+
+    pub(crate) fn relay_ips(&self) -> [Option<std::net::IpAddr>; 2] {
+        self.relay_ips
+    }
+
+    /// A packet (UDP datagram or framed TCP message) from a client on listener `idx`.
+    pub(crate) fn on_client_packet(&mut self, idx: usize, from: SocketAddr, data: &[u8]) {
+        let is_stun = data.first().is_some_and(|b| b & 0xc0 == 0);
+        if is_stun {
+            match self.gate(idx, from, data) {
+                crate::gate::Verdict::Pass => {}
+                crate::gate::Verdict::Drop => return,
+                crate::gate::Verdict::Reply(bytes) => {
+                    self.send_to_client(idx, from, &bytes);
+                    return;
+                }
+            }
+        }
+        let now = self.now();
+        let listener = &mut self.listeners[idx];
+        let transmit = Transmit::new(data, listener.transport, from, listener.addr);
+        if let Some(out) = listener.server.recv(transmit, now) {
+            self.dispatch(out);
+        }
+        if is_stun {
+            self.poll_listener(idx);
+        } else {
+            self.drain_transmits(idx);
+        }
+    }
+
+    /// A datagram from a peer to the relay advertised at `relayed`.
+    pub(crate) fn on_peer_packet(&mut self, relayed: SocketAddr, from: SocketAddr, data: &[u8]) {
+        let Some(relay) = self.relays.get_mut(&relayed) else { return };
+        if !relay.to_client.take_now(data.len()) {
+            bump(&self.stats.throttled_packets);
+            return;
+        }
+        let idx = relay.listener;
+        let now = self.now();
+        let transmit = Transmit::new(data, TransportType::Udp, from, relayed);
+        if let Some(out) = self.listeners[idx].server.recv(transmit, now) {
+            bump(&self.stats.packets_to_clients);
+            add(&self.stats.bytes_to_clients, data.len());
+            self.dispatch(out);
+        }
+    }
+
+    /// A TCP client connection ended: its allocations go with it (RFC 8656 §3.1).
+    pub(crate) fn on_tcp_closed(&mut self, idx: usize, client: SocketAddr) {
+        self.tcp.remove(&(idx, client));
+        self.pending_users.remove(&(idx, client));
+        let now = self.now();
+        let listener = &mut self.listeners[idx];
+        let _ = listener
+            .server
+            .recv(Transmit::new(&[][..], TransportType::Tcp, client, listener.addr), now);
+        let gone: Vec<SocketAddr> = self
+            .relays
+            .iter()
+            .filter(|(_, r)| r.listener == idx && r.client == client)
+            .map(|(addr, _)| *addr)
+            .collect();
+        for addr in gone {
+            self.close_relay(addr);
+            self.zombies.insert(addr);
+        }
+    }
+
+    pub(crate) fn register_tcp(
+        &mut self,
+        idx: usize,
+        client: SocketAddr,
+        tx: mpsc::Sender<Vec<u8>>,
+    ) {
+        self.tcp.insert((idx, client), tx);
+    }
+
+    pub(crate) fn tcp_connections(&self) -> usize {
+        self.tcp.len()
+    }
+
+    pub(crate) fn has_allocation(&self, idx: usize, client: SocketAddr) -> bool {
+        self.relays.values().any(|r| r.listener == idx && r.client == client)
+    }
+
+    pub(crate) fn allocations(&self) -> usize {
+        self.relays.len()
+    }
+
+    fn dispatch(&mut self, out: TransmitBuild<DelayedMessageOrChannelSend<&[u8]>>) {
+        let len = out.data.len();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        if scratch.len() < len {
+            scratch.resize(len, 0);
+        }
+        let transmit = out.write_into(&mut scratch[..len]);
+        self.route(transmit.transport, transmit.from, transmit.to, transmit.data);
+        self.scratch = scratch;
+    }
+
+    /// Sends what the protocol server produced: from a relayed address to a peer, or from a
+    /// listening address to a client.
+    fn route(&mut self, transport: TransportType, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+        if let Some(relay) = self.relays.get_mut(&from) {
+            if self.policy.check(to.ip()).is_err() {
+                bump(&self.stats.refused_peers);
+                return;
+            }
+            if !relay.to_peers.take_now(bytes.len()) {
+                bump(&self.stats.throttled_packets);
+                return;
+            }
+            if relay.socket.try_send_to(bytes, to).is_ok() {
+                bump(&self.stats.packets_to_peers);
+                add(&self.stats.bytes_to_peers, bytes.len());
+            }
+            return;
+        }
+        if let Some(idx) =
+            self.listeners.iter().position(|l| l.transport == transport && l.addr == from)
+        {
+            self.send_to_client(idx, to, bytes);
+        }
+    }
+
+    pub(crate) fn send_to_client(&mut self, idx: usize, to: SocketAddr, bytes: &[u8]) {
+        let listener = &self.listeners[idx];
+        if let Some(udp) = &listener.udp {
+            let _ = udp.try_send_to(bytes, to);
+            return;
+        }
+        let Some(tx) = self.tcp.get(&(idx, to)) else { return };
+        let mut frame = bytes.to_vec();
+        // ChannelData over a stream is padded to a multiple of four (RFC 8656 §12.5).
+        if bytes.first().is_some_and(|b| b & 0xc0 == 0x40) {
+            frame.resize(bytes.len().next_multiple_of(4), 0);
+        }
+        if tx.try_send(frame).is_err() {
+            // A client that does not read its stream loses it rather than our memory.
+            self.tcp.remove(&(idx, to));
+        }
+    }
+
+    fn drain_transmits(&mut self, idx: usize) {
+        let now = self.now();
+        while let Some(transmit) = self.listeners[idx].server.poll_transmit(now) {
+            self.route(transmit.transport, transmit.from, transmit.to, &transmit.data);
+        }
+    }
+
+    /// Runs the protocol server's timers and requests; returns when it next wants a poll.
+    pub(crate) fn poll_listener(&mut self, idx: usize) -> Instant {
+        let now = self.now();
+        // Each step answers one request of the server; the bound only guards against a loop.
+        for _ in 0..10_000 {
+            match self.listeners[idx].server.poll(now) {
+                TurnServerPollRet::WaitUntil(at) => {
+                    self.drain_transmits(idx);
+                    return at;
+                }
+                TurnServerPollRet::AllocateSocket {
+                    transport,
+                    listen_addr,
+                    client_addr,
+                    allocation_transport,
+                    family,
+                } => {
+                    let user = self.pending_users.remove(&(idx, client_addr)).unwrap_or_default();
+                    let result =
+                        self.open_relay(idx, client_addr, user, allocation_transport, family);
+                    self.listeners[idx].server.allocated_socket(
+                        transport,
+                        listen_addr,
+                        client_addr,
+                        allocation_transport,
+                        family,
+                        result,
+                        now,
+                    );
+                }
+                TurnServerPollRet::SocketClose { listen_addr, .. } => {
+                    if !self.zombies.remove(&listen_addr) {
+                        self.close_relay(listen_addr);
+                    }
+                }
+                TurnServerPollRet::TcpConnect {
+                    relayed_addr,
+                    peer_addr,
+                    listen_addr,
+                    client_addr,
+                } => {
+                    self.listeners[idx].server.tcp_connected(
+                        relayed_addr,
+                        peer_addr,
+                        listen_addr,
+                        client_addr,
+                        Err(TcpConnectError::Forbidden),
+                        now,
+                    );
+                }
+                TurnServerPollRet::TcpClose { local_addr, remote_addr } => {
+                    if self.listeners[idx].addr == local_addr {
+                        self.tcp.remove(&(idx, remote_addr));
+                    }
+                }
+            }
+        }
+        self.drain_transmits(idx);
+        now
+    }
+
+    /// Polls every listener; returns the earliest next deadline.
+    pub(crate) fn poll_all(&mut self) -> Instant {
+        let mut next = self.now() + std::time::Duration::from_secs(1);
+        for idx in 0..self.listeners.len() {
+            next = next.min(self.poll_listener(idx));
+        }
+        next
+    }
+
+    fn open_relay(
+        &mut self,
+        idx: usize,
+        client: SocketAddr,
+        user: String,
+        transport: TransportType,
+        family: AddressFamily,
+    ) -> Result<SocketAddr, SocketAllocateError> {
+        if transport != TransportType::Udp {
+            return Err(SocketAllocateError::InsufficientCapacity);
+        }
+        let v6 = family == AddressFamily::IPV6;
+        let ip = self.relay_ips[usize::from(v6)]
+            .ok_or(SocketAllocateError::AddressFamilyNotSupported)?;
+        let taken: HashSet<u16> = self.zombies.iter().map(SocketAddr::port).collect();
+        let socket = crate::relay::bind(ip, &self.settings.relay_ports, &taken).map_err(|e| {
+            tracing::warn!(error = %e, %ip, "no relay port free");
+            SocketAllocateError::InsufficientCapacity
+        })?;
+        let local = socket.local_addr().map_err(|_| SocketAllocateError::InsufficientCapacity)?;
+        let advertised = self.settings.advertised(local);
+        let socket = Arc::new(socket);
+        let task = tokio::spawn(crate::relay::run(self.me.clone(), socket.clone(), advertised));
+        let now = std::time::Instant::now();
+        let bps = self.settings.max_bps;
+        tracing::debug!(%client, %advertised, user, "allocation");
+        *self.per_user.entry(user.clone()).or_default() += 1;
+        self.stats.allocations.fetch_add(1, Ordering::Relaxed);
+        self.relays.insert(
+            advertised,
+            Relay {
+                socket,
+                listener: idx,
+                client,
+                user,
+                to_peers: TokenBucket::new(bps, now),
+                to_client: TokenBucket::new(bps, now),
+                task: task.abort_handle(),
+            },
+        );
+        Ok(advertised)
+    }
+
+    fn close_relay(&mut self, advertised: SocketAddr) {
+        let Some(relay) = self.relays.remove(&advertised) else { return };
+        relay.task.abort();
+        if let Some(count) = self.per_user.get_mut(&relay.user) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.per_user.remove(&relay.user);
+            }
+        }
+        self.stats.allocations.fetch_sub(1, Ordering::Relaxed);
+        tracing::debug!(%advertised, client = %relay.client, "allocation closed");
+    }
+
+    /// Closes every relay and connection (shutdown).
+    pub(crate) fn close_all(&mut self) {
+        let all: Vec<SocketAddr> = self.relays.keys().copied().collect();
+        for addr in all {
+            self.close_relay(addr);
+        }
+        self.tcp.clear();
+    }
+}

@@ -1,0 +1,174 @@
+//! What every STUN message from a client passes before the protocol server sees it: the REST
+//! credential check with expiry, the allocation quotas, and the peer policy. The protocol crate
+//! has none of these hooks, so the gate answers refusals itself, signed with the same
+//! long-term key the client used (RFC 8489 §9.2.4: a client drops unsigned errors other than
+//! 400 and 401).
+
+use crate::credentials::{self, CredentialError};
+use crate::engine::Engine;
+use crate::stats::bump;
+use std::net::SocketAddr;
+use turn_server_proto::api::TurnServerApi;
+use turn_server_proto::types::attribute::{RequestedTransport, XorPeerAddress};
+use turn_server_proto::types::message::{ALLOCATE, CHANNEL_BIND, CONNECT, CREATE_PERMISSION, SEND};
+use turn_server_proto::types::stun::attribute::{ErrorCode, Realm, Username, XorMappedAddress};
+use turn_server_proto::types::stun::message::{
+    IntegrityAlgorithm, LongTermKeyCredentials, Message, MessageClass, MessageIntegrityCredentials,
+    MessageWriteVec, BINDING,
+};
+use turn_server_proto::types::stun::prelude::{
+    Attribute, AttributeFromRaw, AttributeStaticType, MessageWrite, MessageWriteExt,
+};
+
+pub(crate) enum Verdict {
+    /// Hand the message to the protocol server.
+    Pass,
+    /// Discard it (an indication that may not be relayed).
+    Drop,
+    /// Answer the client with these bytes instead.
+    Reply(Vec<u8>),
+}
+
+impl Engine {
+    pub(crate) fn gate(&mut self, idx: usize, from: SocketAddr, data: &[u8]) -> Verdict {
+        let Ok(msg) = Message::from_bytes(data) else { return Verdict::Pass };
+        let method = msg.method();
+        if method == BINDING && msg.has_class(MessageClass::Request) {
+            // Answered here: turn-server-proto 0.7.3 addresses its Binding response to the
+            // listening socket instead of the client.
+            bump(&self.stats.stun_bindings);
+            return Verdict::Reply(binding_response(&msg, from));
+        }
+        if msg.has_class(MessageClass::Indication) {
+            if method == SEND && self.refused_peer(&msg).is_some() {
+                bump(&self.stats.refused_peers);
+                return Verdict::Drop;
+            }
+            return Verdict::Pass;
+        }
+        if !msg.has_class(MessageClass::Request) {
+            return Verdict::Pass;
+        }
+        // Without a username this is the first request of a client: the protocol server
+        // challenges it with a realm and nonce.
+        let Ok(username) = msg.attribute::<Username>() else { return Verdict::Pass };
+        let username = username.username().to_owned();
+        let user = match credentials::check(&username, unix_now()) {
+            Ok(user) => user,
+            Err(error) => {
+                bump(&self.stats.auth_failures);
+                tracing::debug!(%from, username, %error, "TURN credentials refused");
+                return Verdict::Reply(self.unauthorized(&msg, error));
+            }
+        };
+        let password = credentials::password(&self.settings.secret, &username);
+        let key: MessageIntegrityCredentials = LongTermKeyCredentials::new(
+            username.clone(),
+            password.clone(),
+            self.settings.realm.clone(),
+        )
+        .into();
+        let Ok(algorithm) = msg.validate_integrity(&key) else {
+            // Wrong password (or realm): the protocol server answers 401 as for any stranger.
+            bump(&self.stats.auth_failures);
+            return Verdict::Pass;
+        };
+        let listener = &mut self.listeners[idx];
+        if listener.known_users.insert(username.clone()) {
+            listener.server.add_user(username, password);
+        }
+        let refuse = |code: u16, reason: &str| {
+            Verdict::Reply(signed_error(&msg, code, reason, &key, algorithm))
+        };
+        if method == ALLOCATE {
+            if self.has_allocation(idx, from) {
+                return Verdict::Pass; // a retransmission or a mismatch: the server knows which
+            }
+            if msg
+                .attribute::<RequestedTransport>()
+                .is_ok_and(|t| t.protocol() != RequestedTransport::UDP)
+            {
+                return refuse(
+                    ErrorCode::UNSUPPORTED_TRANSPORT_PROTOCOL,
+                    "Only UDP relays are offered",
+                );
+            }
+            let quota = self.settings.user_quota;
+            if quota > 0 && self.per_user.get(&user.user).copied().unwrap_or(0) >= quota {
+                bump(&self.stats.quota_refusals);
+                return refuse(ErrorCode::ALLOCATION_QUOTA_REACHED, "Allocation Quota Reached");
+            }
+            let total = self.settings.total_quota;
+            if total > 0 && self.allocations() >= total {
+                bump(&self.stats.quota_refusals);
+                return refuse(ErrorCode::INSUFFICIENT_CAPACITY, "Insufficient Capacity");
+            }
+            self.pending_users.insert((idx, from), user.user);
+        } else if method == CREATE_PERMISSION || method == CHANNEL_BIND {
+            if let Some(peer) = self.refused_peer(&msg) {
+                bump(&self.stats.refused_peers);
+                tracing::debug!(%from, %peer, "TURN peer refused by policy");
+                return refuse(ErrorCode::FORBIDDEN, "Forbidden: peer address not allowed");
+            }
+        } else if method == CONNECT {
+            return refuse(ErrorCode::FORBIDDEN, "TCP relays are not offered");
+        }
+        Verdict::Pass
+    }
+
+    /// The first XOR-PEER-ADDRESS of `msg` the policy refuses.
+    fn refused_peer(&self, msg: &Message<'_>) -> Option<SocketAddr> {
+        let transaction = msg.transaction_id();
+        msg.iter_attributes()
+            .filter(|(_, raw)| raw.get_type() == XorPeerAddress::TYPE)
+            .filter_map(|(_, raw)| XorPeerAddress::from_raw_ref(&raw).ok())
+            .map(|attr| attr.addr(transaction))
+            .find(|addr| self.policy.check(addr.ip()).is_err())
+    }
+
+    fn unauthorized(&self, msg: &Message<'_>, error: CredentialError) -> Vec<u8> {
+        let reason = match error {
+            CredentialError::Expired => "Unauthorized: credentials expired",
+            CredentialError::Malformed => "Unauthorized: not a TURN REST username",
+        };
+        let mut reply = Message::builder_error(msg, MessageWriteVec::with_capacity(128));
+        if let Ok(code) = ErrorCode::new(ErrorCode::UNAUTHORIZED, reason) {
+            let _ = reply.add_attribute(&code);
+        }
+        if let Ok(realm) = Realm::new(&self.settings.realm) {
+            let _ = reply.add_attribute(&realm);
+        }
+        let _ = reply.add_fingerprint();
+        reply.finish()
+    }
+}
+
+/// A Binding success response: the client's reflexive address (RFC 8489 §7.3.1).
+fn binding_response(msg: &Message<'_>, from: SocketAddr) -> Vec<u8> {
+    let mut reply = Message::builder_success(msg, MessageWriteVec::with_capacity(64));
+    let _ = reply.add_attribute(&XorMappedAddress::new(from, msg.transaction_id()));
+    let _ = reply.add_fingerprint();
+    reply.finish()
+}
+
+fn signed_error(
+    msg: &Message<'_>,
+    code: u16,
+    reason: &str,
+    key: &MessageIntegrityCredentials,
+    algorithm: IntegrityAlgorithm,
+) -> Vec<u8> {
+    let mut reply = Message::builder_error(msg, MessageWriteVec::with_capacity(160));
+    if let Ok(code) = ErrorCode::new(code, reason) {
+        let _ = reply.add_attribute(&code);
+    }
+    let _ = reply.add_message_integrity(key, algorithm);
+    let _ = reply.add_fingerprint();
+    reply.finish()
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

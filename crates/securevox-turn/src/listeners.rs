@@ -1,0 +1,180 @@
+//! The listening sockets' tasks: UDP datagrams, TCP connections framed into STUN messages and
+//! ChannelData, and the timer that runs the protocol servers' expiries.
+
+use crate::engine::{lock, Shared};
+use crate::relay::BATCH;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+/// TCP connections held at once; more are closed at accept.
+const MAX_TCP_CONNECTIONS: usize = 4096;
+/// Frames queued towards one TCP client before it counts as not reading.
+const TCP_QUEUE: usize = 1024;
+/// A TCP connection that has sent nothing for this long is closed (a client keeps its
+/// allocation alive with refreshes well within this).
+const TCP_IDLE: Duration = Duration::from_mins(15);
+
+pub(crate) async fn udp(engine: Shared, idx: usize, socket: Arc<UdpSocket>) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        if socket.readable().await.is_err() {
+            return;
+        }
+        let mut guard = lock(&engine);
+        for _ in 0..BATCH {
+            match socket.try_recv_from(&mut buf) {
+                Ok((n, from)) => guard.on_client_packet(idx, from, &buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+pub(crate) async fn tcp(engine: Shared, idx: usize, listener: TcpListener) {
+    let open = Arc::new(AtomicUsize::new(0));
+    loop {
+        let Ok((stream, client)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        if open.load(Ordering::Relaxed) >= MAX_TCP_CONNECTIONS {
+            drop(stream);
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        open.fetch_add(1, Ordering::Relaxed);
+        let (engine, open) = (engine.clone(), open.clone());
+        tokio::spawn(async move {
+            connection(&engine, idx, stream, client).await;
+            lock(&engine).on_tcp_closed(idx, client);
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+async fn connection(engine: &Shared, idx: usize, stream: TcpStream, client: SocketAddr) {
+    let (mut reader, mut writer) = stream.into_split();
+    let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
+    lock(engine).register_tcp(idx, client, tx);
+    let mut writing = tokio::spawn(async move {
+        while let Some(frame) = rx.recv().await {
+            if writer.write_all(&frame).await.is_err() {
+                break;
+            }
+        }
+        // The engine dropped the sender (allocation gone, shutdown, slow reader): close.
+        let _ = writer.shutdown().await;
+    });
+    let mut buf = Framer::default();
+    loop {
+        tokio::select! {
+            read = tokio::time::timeout(TCP_IDLE, reader.read_buf(&mut buf.data)) => {
+                match read {
+                    Ok(Ok(n)) if n > 0 => {}
+                    _ => break,
+                }
+            }
+            _ = &mut writing => break,
+        }
+        let mut guard = lock(engine);
+        loop {
+            match buf.next_frame() {
+                Ok(Some(range)) => guard.on_client_packet(idx, client, &buf.data[range]),
+                Ok(None) => break,
+                Err(()) => {
+                    drop(guard);
+                    writing.abort();
+                    return;
+                }
+            }
+        }
+        drop(guard);
+        buf.compact();
+    }
+    writing.abort();
+}
+
+/// Splits a TURN byte stream into STUN messages and ChannelData (padding dropped).
+#[derive(Default)]
+pub(crate) struct Framer {
+    pub(crate) data: Vec<u8>,
+    start: usize,
+}
+
+impl Framer {
+    /// The next complete frame's range in `data`; `Err` when the stream is not TURN.
+    pub(crate) fn next_frame(&mut self) -> Result<Option<std::ops::Range<usize>>, ()> {
+        let rest = &self.data[self.start..];
+        if rest.len() < 4 {
+            return Ok(None);
+        }
+        let length = usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+        let (frame, consumed) = match rest[0] >> 6 {
+            0 => (20 + length, 20 + length),
+            1 => (4 + length, (4 + length).next_multiple_of(4)),
+            _ => return Err(()),
+        };
+        if rest.len() < consumed {
+            return Ok(None);
+        }
+        let range = self.start..self.start + frame;
+        self.start += consumed;
+        Ok(Some(range))
+    }
+
+    /// Drops consumed bytes so the buffer holds at most one partial frame.
+    pub(crate) fn compact(&mut self) {
+        self.data.drain(..self.start);
+        self.start = 0;
+        if self.data.capacity() > 256 * 1024 && self.data.len() < 64 * 1024 {
+            self.data.shrink_to(64 * 1024);
+        }
+    }
+}
+
+/// Runs the protocol servers' timers (allocation, permission and channel expiry).
+pub(crate) async fn timer(engine: Shared) {
+    loop {
+        let deadline = {
+            let mut guard = lock(&engine);
+            let next = guard.poll_all();
+            guard.deadline(next)
+        };
+        let cap = tokio::time::Instant::now() + Duration::from_secs(1);
+        tokio::time::sleep_until(
+            deadline.min(cap).max(tokio::time::Instant::now() + Duration::from_millis(20)),
+        )
+        .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_are_split_and_channel_padding_dropped() {
+        let mut framer = Framer::default();
+        // A Binding request header (no attributes), then ChannelData of 5 bytes padded to 8.
+        let mut stream = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xa4, 0x42];
+        stream.extend([7; 12]);
+        stream.extend([0x40, 0x00, 0x00, 0x05, 1, 2, 3, 4, 5, 0, 0, 0]);
+        framer.data.extend(&stream[..10]);
+        assert_eq!(framer.next_frame(), Ok(None), "half a header");
+        framer.data.extend(&stream[10..]);
+        assert_eq!(framer.next_frame(), Ok(Some(0..20)));
+        assert_eq!(framer.next_frame(), Ok(Some(20..29)));
+        assert_eq!(framer.next_frame(), Ok(None));
+        framer.compact();
+        assert!(framer.data.is_empty());
+        framer.data.extend([0xc0, 0, 0, 0]);
+        assert_eq!(framer.next_frame(), Err(()), "not TURN");
+    }
+}

@@ -1,0 +1,66 @@
+//! Relay sockets: one UDP socket per relayed transport address, from the configured port
+//! range, and the task that hands what peers send to the engine.
+
+use crate::engine::{lock, Engine};
+use std::collections::HashSet;
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::sync::{Mutex, Weak};
+use tokio::net::UdpSocket;
+
+/// Packets taken per wake-up (and per lock) when a socket has a backlog.
+pub(crate) const BATCH: usize = 64;
+
+/// Binds a UDP socket on `ip` at a port of `range` not in `taken`, starting from a random one
+/// so that relayed addresses are hard to guess (RFC 8656 §7.2).
+pub(crate) fn bind(
+    ip: IpAddr,
+    range: &RangeInclusive<u16>,
+    taken: &HashSet<u16>,
+) -> io::Result<UdpSocket> {
+    let (low, high) = (u32::from(*range.start()), u32::from(*range.end()));
+    let span = high - low + 1;
+    let start = rand::random::<u32>() % span;
+    // Try at most 256 ports: a full range is reported, not searched port by port.
+    for i in 0..span.min(256) {
+        let port = (low + (start + i) % span) as u16;
+        if taken.contains(&port) {
+            continue;
+        }
+        match std::net::UdpSocket::bind(SocketAddr::new(ip, port)) {
+            Ok(socket) => {
+                socket.set_nonblocking(true)?;
+                return UdpSocket::from_std(socket);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AddrInUse => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AddrInUse, "the relay port range is full"))
+}
+
+/// Reads what peers send to the relay advertised at `advertised` until the engine closes it
+/// (by aborting this task) or the engine is gone.
+pub(crate) async fn run(
+    engine: Weak<Mutex<Engine>>,
+    socket: std::sync::Arc<UdpSocket>,
+    advertised: SocketAddr,
+) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        if socket.readable().await.is_err() {
+            return;
+        }
+        let Some(engine) = engine.upgrade() else { return };
+        let mut engine = lock(&engine);
+        for _ in 0..BATCH {
+            match socket.try_recv_from(&mut buf) {
+                Ok((n, peer)) => engine.on_peer_packet(advertised, peer, &buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // ICMP errors surface as failed reads on Linux; the next read goes on.
+                Err(_) => {}
+            }
+        }
+    }
+}

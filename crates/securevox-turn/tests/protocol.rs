@@ -1,0 +1,341 @@
+//! The embedded TURN server on loopback, spoken to message by message: credential expiry,
+//! allocation lifetimes, quotas, the peer policy, the bandwidth cap and shutdown. (Interop with
+//! coturn's own clients and browsers is tested from the `securevox` crate.)
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+use securevox_domain::turn::password_for;
+use securevox_turn::{Turn, TurnSettings};
+use std::net::SocketAddr;
+use std::time::Duration;
+use tokio::net::UdpSocket;
+use turn_server_proto::types::attribute::{
+    ChannelNumber, Lifetime, RequestedTransport, XorPeerAddress, XorRelayedAddress,
+};
+use turn_server_proto::types::channel::ChannelData;
+use turn_server_proto::types::message::{ALLOCATE, CHANNEL_BIND, CREATE_PERMISSION, REFRESH};
+use turn_server_proto::types::stun::attribute::{ErrorCode, Nonce, Realm, Username};
+use turn_server_proto::types::stun::message::{
+    IntegrityAlgorithm, LongTermKeyCredentials, Message, MessageClass, MessageIntegrityCredentials,
+    MessageWriteVec, Method,
+};
+use turn_server_proto::types::stun::prelude::{MessageWrite, MessageWriteExt};
+
+const SECRET: &[u8] = b"protocol-test-secret";
+const REALM: &str = "securevox";
+
+fn settings() -> TurnSettings {
+    TurnSettings {
+        listen: vec!["127.0.0.1".parse().unwrap()],
+        port: 0,
+        relay_ips: Vec::new(),
+        external_ips: Vec::new(),
+        relay_ports: 40_000..=60_000,
+        realm: REALM.into(),
+        secret: SECRET.to_vec(),
+        allow_loopback_peers: false,
+        allow_private_peers: false,
+        user_quota: 0,
+        total_quota: 0,
+        max_bps: 0,
+    }
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+fn udp_addr(turn: &Turn) -> SocketAddr {
+    turn.addresses().iter().find(|(t, _)| *t == "udp").unwrap().1
+}
+
+/// A TURN client over UDP that knows just enough of the protocol for these tests.
+struct Client {
+    socket: UdpSocket,
+    server: SocketAddr,
+    username: String,
+    password: String,
+    nonce: Option<String>,
+}
+
+/// What the server answered: class, error code (if any) and the raw bytes.
+struct Reply {
+    bytes: Vec<u8>,
+}
+
+impl Reply {
+    fn msg(&self) -> Message<'_> {
+        Message::from_bytes(&self.bytes).unwrap()
+    }
+    fn is_success(&self) -> bool {
+        self.msg().has_class(MessageClass::Success)
+    }
+    fn error(&self) -> Option<u16> {
+        self.msg().attribute::<ErrorCode>().ok().map(|e| e.code())
+    }
+    fn lifetime(&self) -> Option<u32> {
+        self.msg().attribute::<Lifetime>().ok().map(|l| l.seconds())
+    }
+    fn relayed(&self) -> SocketAddr {
+        let msg = self.msg();
+        msg.attribute::<XorRelayedAddress>().unwrap().addr(msg.transaction_id())
+    }
+}
+
+type Attrs<'a> = &'a dyn Fn(&mut MessageWriteVec);
+
+impl Client {
+    async fn new(server: SocketAddr, user: &str, ttl: i64) -> Self {
+        let username = format!("{}:{user}", unix_now() + ttl);
+        let password = password_for(SECRET, &username);
+        Self::with(server, username, password).await
+    }
+
+    async fn with(server: SocketAddr, username: String, password: String) -> Self {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        Self { socket, server, username, password, nonce: None }
+    }
+
+    async fn exchange(&self, bytes: &[u8]) -> Reply {
+        let mut buf = vec![0u8; 2048];
+        for _ in 0..5 {
+            self.socket.send_to(bytes, self.server).await.unwrap();
+            if let Ok(Ok((n, _))) =
+                tokio::time::timeout(Duration::from_millis(500), self.socket.recv_from(&mut buf))
+                    .await
+            {
+                return Reply { bytes: buf[..n].to_vec() };
+            }
+        }
+        panic!("no answer from the TURN server");
+    }
+
+    /// Sends an authenticated request, fetching a nonce first when there is none.
+    async fn request(&mut self, method: Method, attrs: Attrs<'_>) -> Reply {
+        if self.nonce.is_none() {
+            let challenge = self
+                .exchange(&Message::builder_request(method, MessageWriteVec::new()).finish())
+                .await;
+            let msg = challenge.msg();
+            assert_eq!(challenge.error(), Some(401), "first contact is challenged");
+            assert_eq!(msg.attribute::<Realm>().unwrap().realm(), REALM);
+            self.nonce = Some(msg.attribute::<Nonce>().unwrap().nonce().to_owned());
+        }
+        let mut builder = Message::builder_request(method, MessageWriteVec::new());
+        attrs(&mut builder);
+        builder.add_attribute(&Username::new(&self.username).unwrap()).unwrap();
+        builder.add_attribute(&Realm::new(REALM).unwrap()).unwrap();
+        builder.add_attribute(&Nonce::new(self.nonce.as_deref().unwrap()).unwrap()).unwrap();
+        let key: MessageIntegrityCredentials =
+            LongTermKeyCredentials::new(self.username.clone(), self.password.clone(), REALM.into())
+                .into();
+        builder.add_message_integrity(&key, IntegrityAlgorithm::Sha1).unwrap();
+        self.exchange(&builder.finish()).await
+    }
+
+    async fn allocate(&mut self, lifetime: Option<u32>) -> Reply {
+        self.request(ALLOCATE, &|b| {
+            b.add_attribute(&RequestedTransport::new(RequestedTransport::UDP)).unwrap();
+            if let Some(l) = lifetime {
+                b.add_attribute(&Lifetime::new(l)).unwrap();
+            }
+        })
+        .await
+    }
+
+    async fn permit(&mut self, method: Method, peer: SocketAddr) -> Reply {
+        self.request(method, &|b| {
+            let transaction = b.transaction_id();
+            b.add_attribute(&XorPeerAddress::new(peer, transaction)).unwrap();
+            if method == CHANNEL_BIND {
+                b.add_attribute(&ChannelNumber::new(0x4000)).unwrap();
+            }
+        })
+        .await
+    }
+}
+
+#[tokio::test]
+async fn binding_answers_the_reflexive_address() {
+    let turn = Turn::start(settings()).unwrap();
+    let client = Client::new(udp_addr(&turn), "alice", 600).await;
+    let reply = client
+        .exchange(
+            &Message::builder_request(
+                turn_server_proto::types::stun::message::BINDING,
+                MessageWriteVec::new(),
+            )
+            .finish(),
+        )
+        .await;
+    assert!(reply.is_success());
+    let msg = reply.msg();
+    let mapped = msg
+        .attribute::<turn_server_proto::types::stun::attribute::XorMappedAddress>()
+        .unwrap()
+        .addr(msg.transaction_id());
+    assert_eq!(mapped, client.socket.local_addr().unwrap());
+    assert_eq!(turn.stats().snapshot().stun_bindings, 1);
+    turn.shutdown();
+}
+
+#[tokio::test]
+async fn lifetimes_are_bounded_and_refresh_to_zero_releases() {
+    let turn = Turn::start(settings()).unwrap();
+    let mut client = Client::new(udp_addr(&turn), "alice", 600).await;
+    let reply = client.allocate(Some(86_400)).await;
+    assert!(reply.is_success(), "error {:?}", reply.error());
+    let lifetime = reply.lifetime().unwrap();
+    assert!((1..=3600).contains(&lifetime), "a day asked, {lifetime} s granted");
+    assert_eq!(reply.relayed().ip().to_string(), "127.0.0.1");
+    assert_eq!(turn.stats().snapshot().allocations, 1);
+
+    let refresh = client.request(REFRESH, &|b| b.add_attribute(&Lifetime::new(0)).unwrap()).await;
+    assert!(refresh.is_success(), "error {:?}", refresh.error());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(turn.stats().snapshot().allocations, 0, "refresh 0 deletes the allocation");
+    turn.shutdown();
+}
+
+#[tokio::test]
+async fn expired_and_wrong_credentials_get_401() {
+    let turn = Turn::start(settings()).unwrap();
+    let server = udp_addr(&turn);
+    // The right password for a username that expired a second ago.
+    let mut expired = Client::new(server, "alice", -1).await;
+    let reply = expired.allocate(None).await;
+    assert_eq!(reply.error(), Some(401), "expired credentials must not allocate");
+    assert!(reply.msg().attribute::<ErrorCode>().unwrap().reason().contains("expired"));
+
+    let username = format!("{}:alice", unix_now() + 600);
+    let mut wrong = Client::with(server, username, "bm90IGl0".into()).await;
+    assert_eq!(wrong.allocate(None).await.error(), Some(401));
+
+    let mut malformed = Client::with(server, "alice".into(), password_for(SECRET, "alice")).await;
+    assert_eq!(malformed.allocate(None).await.error(), Some(401));
+
+    let stats = turn.stats().snapshot();
+    assert_eq!((stats.allocations, stats.auth_failures), (0, 3));
+    // A username that worked stops working once it expires, allocation or not.
+    let mut soon = Client::new(server, "bob", 1).await;
+    assert!(soon.allocate(None).await.is_success());
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let refresh = soon.request(REFRESH, &|b| b.add_attribute(&Lifetime::new(600)).unwrap()).await;
+    assert_eq!(refresh.error(), Some(401), "refresh with expired credentials");
+    turn.shutdown();
+}
+
+#[tokio::test]
+async fn quotas_per_user_and_in_total() {
+    let turn = Turn::start(TurnSettings { user_quota: 2, total_quota: 3, ..settings() }).unwrap();
+    let server = udp_addr(&turn);
+    let mut alice = Vec::new();
+    for _ in 0..3 {
+        alice.push(Client::new(server, "alice", 600).await);
+    }
+    assert!(alice[0].allocate(None).await.is_success());
+    assert!(alice[1].allocate(None).await.is_success());
+    assert_eq!(alice[2].allocate(None).await.error(), Some(486), "third of alice's");
+
+    let mut bob = Client::new(server, "bob", 600).await;
+    assert!(bob.allocate(None).await.is_success(), "another user has a quota of their own");
+    let mut carol = Client::new(server, "carol", 600).await;
+    assert_eq!(carol.allocate(None).await.error(), Some(508), "the total cap of 3 is reached");
+
+    // Releasing one of alice's makes room for her again.
+    assert!(alice[0]
+        .request(REFRESH, &|b| b.add_attribute(&Lifetime::new(0)).unwrap())
+        .await
+        .is_success());
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(alice[2].allocate(None).await.is_success());
+    assert_eq!(turn.stats().snapshot().quota_refusals, 2);
+    turn.shutdown();
+}
+
+#[tokio::test]
+async fn host_networks_are_refused_as_peers_and_tcp_relays_are_not_offered() {
+    let turn = Turn::start(settings()).unwrap();
+    let mut client = Client::new(udp_addr(&turn), "alice", 600).await;
+    assert!(client.allocate(None).await.is_success());
+    for peer in ["127.0.0.1:9", "10.0.0.1:9", "169.254.169.254:80", "192.168.1.1:53", "[::1]:9"] {
+        let peer: SocketAddr = peer.parse().unwrap();
+        assert_eq!(client.permit(CREATE_PERMISSION, peer).await.error(), Some(403), "{peer}");
+        assert_eq!(client.permit(CHANNEL_BIND, peer).await.error(), Some(403), "{peer}");
+    }
+    let public: SocketAddr = "8.8.8.8:3478".parse().unwrap();
+    assert!(client.permit(CREATE_PERMISSION, public).await.is_success(), "public peers are fine");
+    assert_eq!(turn.stats().snapshot().refused_peers, 10);
+
+    let mut tcp = Client::new(udp_addr(&turn), "bob", 600).await;
+    let reply = tcp
+        .request(ALLOCATE, &|b| {
+            b.add_attribute(&RequestedTransport::new(RequestedTransport::TCP)).unwrap();
+        })
+        .await;
+    assert_eq!(reply.error(), Some(442));
+    turn.shutdown();
+}
+
+#[tokio::test]
+async fn the_bandwidth_cap_drops_what_exceeds_it() {
+    // 80 kbit/s = 10 kB/s; the bucket starts with its 64 KiB burst.
+    let turn =
+        Turn::start(TurnSettings { allow_loopback_peers: true, max_bps: 80_000, ..settings() })
+            .unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    let mut client = Client::new(udp_addr(&turn), "alice", 600).await;
+    assert!(client.allocate(None).await.is_success());
+    assert!(client.permit(CHANNEL_BIND, peer_addr).await.is_success());
+    let payload = [7u8; 1000];
+    let mut frame = vec![0x40, 0x00, 0x03, 0xe8];
+    frame.extend(payload);
+    for _ in 0..200 {
+        client.socket.send_to(&frame, client.server).await.unwrap();
+    }
+    let mut received = 0;
+    let mut buf = [0u8; 2048];
+    while let Ok(Ok((n, _))) =
+        tokio::time::timeout(Duration::from_millis(300), peer.recv_from(&mut buf)).await
+    {
+        assert_eq!(&buf[..n], &payload[..]);
+        received += 1;
+    }
+    assert!((60..=80).contains(&received), "64 KiB of burst passes, not 200 kB: {received}");
+    assert!(turn.stats().snapshot().throttled_packets >= 120);
+    turn.shutdown();
+}
+
+#[tokio::test]
+async fn peers_reach_the_client_through_its_channel() {
+    let turn = Turn::start(TurnSettings { allow_loopback_peers: true, ..settings() }).unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut client = Client::new(udp_addr(&turn), "alice", 600).await;
+    let relayed = client.allocate(None).await.relayed();
+    assert!(client.permit(CHANNEL_BIND, peer.local_addr().unwrap()).await.is_success());
+    peer.send_to(b"hello through the relay", relayed).await.unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), client.socket.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let channel = ChannelData::parse(&buf[..n]).unwrap();
+    assert_eq!((channel.id(), channel.data()), (0x4000, &b"hello through the relay"[..]));
+    let stats = turn.stats().snapshot();
+    assert_eq!((stats.packets_to_clients, stats.bytes_to_clients), (1, 23));
+    turn.shutdown();
+}
+
+#[tokio::test]
+async fn shutdown_frees_every_port() {
+    let turn = Turn::start(settings()).unwrap();
+    let server = udp_addr(&turn);
+    let mut client = Client::new(server, "alice", 600).await;
+    let relayed = client.allocate(None).await.relayed();
+    turn.shutdown();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    std::net::UdpSocket::bind(server).expect("the TURN port is free again");
+    std::net::TcpListener::bind(server).expect("the TCP port is free again");
+    std::net::UdpSocket::bind(relayed).expect("the relay port is free again");
+}
