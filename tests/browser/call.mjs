@@ -3,7 +3,10 @@
 //   node tests/browser/call.mjs http://127.0.0.1:PORT      (or SECUREVOX_URL=...)
 // Needs a server with open registration (or an empty one: the first user needs no invite).
 // Env: CHROMIUM (default /usr/bin/chromium), SECUREVOX_ARTIFACTS (screenshots; default
-// target/browser-artifacts under the workspace). Prints one JSON summary line; exit 0 = passed.
+// target/browser-artifacts under the workspace), SECUREVOX_TURN_TRANSPORT=udp|tcp (both pages
+// relay-only through the server's TURN, reached over that transport, with credentials from
+// /api/v1/turn/credentials; default: direct host candidates). Prints one JSON summary line;
+// exit 0 = passed.
 import { chromium } from 'playwright-core';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -15,6 +18,9 @@ const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const artifacts = process.env.SECUREVOX_ARTIFACTS ?? join(here, '../../target/browser-artifacts');
 const TOTAL_MS = 60_000;
 const PASSWORD = 'correct horse battery';
+const turnTransport = process.env.SECUREVOX_TURN_TRANSPORT ?? '';
+// Screenshots of each mode side by side: caller.png, caller-relay-udp.png, …
+const tag = turnTransport ? `-relay-${turnTransport}` : '';
 
 if (!base.startsWith('http')) {
   console.error('usage: node call.mjs <server base URL, e.g. http://127.0.0.1:8080>');
@@ -49,6 +55,20 @@ async function register(username) {
   const body = await response.json().catch(() => null);
   check(response.status === 201, `register ${username}: ${response.status} ${JSON.stringify(body)}`);
   return { username, token: body.access_token, id: body.user.id };
+}
+
+// The ICE server entry a client builds from /api/v1/turn/credentials, kept to the TURN URI of
+// the transport under test.
+async function iceServersFor(user) {
+  if (!turnTransport) return [];
+  const response = await fetch(`${base}/api/v1/turn/credentials`, {
+    headers: { authorization: `Bearer ${user.token}` },
+  });
+  const creds = await response.json();
+  check(response.status === 200, `turn credentials: ${response.status} ${JSON.stringify(creds)}`);
+  const urls = creds.uris.filter((u) => u.startsWith('turn:') && u.endsWith(`transport=${turnTransport}`));
+  check(urls.length === 1, `no turn: URI for ${turnTransport} in ${JSON.stringify(creds.uris)}`);
+  return [{ urls, username: creds.username, credential: creds.password }];
 }
 
 async function openPage(context, name) {
@@ -98,14 +118,14 @@ async function dumpState() {
       }))
       .catch((e) => String(e));
     console.error(`[${name} state] ${JSON.stringify(state)}`);
-    await page.screenshot({ path: join(artifacts, `${name}-failure.png`) }).catch(() => {});
+    await page.screenshot({ path: join(artifacts, `${name}${tag}-failure.png`) }).catch(() => {});
   }
 }
 
 async function main() {
   mkdirSync(artifacts, { recursive: true });
   for (const name of ['caller', 'callee']) {
-    for (const suffix of ['', '-failure']) rmSync(join(artifacts, `${name}${suffix}.png`), { force: true });
+    for (const suffix of ['', '-failure']) rmSync(join(artifacts, `${name}${tag}${suffix}.png`), { force: true });
   }
   const suffix = Math.random().toString(36).slice(2, 8);
   const caller = await register(`caller_${suffix}`);
@@ -132,8 +152,11 @@ async function main() {
   });
   const callerPage = await openPage(await browser.newContext(), 'caller');
   const calleePage = await openPage(await browser.newContext(), 'callee');
-  const start = (page, me, other) =>
-    page.evaluate((a) => window.startPeer(a), { base, token: me.token, peerId: other.id });
+  const start = async (page, me, other) => {
+    const iceServers = await iceServersFor(me);
+    const args = { base, token: me.token, peerId: other.id, iceServers, relayOnly: !!turnTransport };
+    return page.evaluate((a) => window.startPeer(a), args);
+  };
   const [callerHello, calleeHello] = await Promise.all([
     start(callerPage, caller, callee),
     start(calleePage, callee, caller),
@@ -158,8 +181,9 @@ async function main() {
   const mediaAt = Date.now();
   step('video frames decoded and audio packets received on both sides');
 
-  // A direct path between two host candidates of this machine (no relay, no mDNS names): the
-  // two selected pairs mirror each other. The remote may be peer-reflexive: learned from the
+  // Direct mode: a path between two host candidates of this machine (no relay, no mDNS names).
+  // Relay mode: between the two relayed addresses our TURN allocated. Either way the two
+  // selected pairs mirror each other. The remote may be peer-reflexive: learned from the
   // other side's connectivity check before its candidate arrived over signaling. ICE may still
   // switch to a better pair just after connecting (its stats briefly "in-progress"), so the two
   // sides get a moment to settle.
@@ -175,9 +199,15 @@ async function main() {
   for (const [name, pair, other] of [['caller', a, b], ['callee', b, a]]) {
     const where = `${name}'s selected pair ${JSON.stringify(pair)}`;
     check(pair.state === 'succeeded' && pair.nominated, `${where} is not succeeded and nominated`);
-    check(pair.localType === 'host', `${where}: local is not a host candidate`);
-    check(!pair.localAddress?.endsWith('.local'), `${where}: local is an mDNS name`);
-    check(['host', 'prflx'].includes(pair.remoteType), `${where}: remote is neither host nor prflx`);
+    if (turnTransport) {
+      check(pair.localType === 'relay', `${where}: local is not a relay candidate`);
+      check(pair.localRelayProtocol === turnTransport, `${where}: TURN not reached over ${turnTransport}`);
+      check(['relay', 'prflx'].includes(pair.remoteType), `${where}: remote is neither relay nor prflx`);
+    } else {
+      check(pair.localType === 'host', `${where}: local is not a host candidate`);
+      check(!pair.localAddress?.endsWith('.local'), `${where}: local is an mDNS name`);
+      check(['host', 'prflx'].includes(pair.remoteType), `${where}: remote is neither host nor prflx`);
+    }
     check(ends(pair, other), `${where} does not end at the other side's ${other.local}`);
   }
 
@@ -189,8 +219,8 @@ async function main() {
   const clickedAt = times[0].clickedAt;
   const joinedAt = times[1].joinedAt;
   const connectedAt = Math.max(times[0].connectedAt, times[1].connectedAt);
-  await callerPage.screenshot({ path: join(artifacts, 'caller.png') });
-  await calleePage.screenshot({ path: join(artifacts, 'callee.png') });
+  await callerPage.screenshot({ path: join(artifacts, `caller${tag}.png`) });
+  await calleePage.screenshot({ path: join(artifacts, `callee${tag}.png`) });
 
   // Hang up: the callee is told, and the call ends for both.
   await callerPage.evaluate(() => peer.leave());
@@ -219,6 +249,7 @@ async function main() {
     JSON.stringify({
       ok: true,
       sessionId: placed.sessionId,
+      turnTransport: turnTransport || null,
       caller: { id: caller.id, username: caller.username },
       callee: { id: callee.id, username: callee.username },
       clickToConnectedMs: connectedAt - clickedAt,
@@ -230,6 +261,10 @@ async function main() {
       audioPacketsReceived: { caller: stats[0].audioPacketsReceived, callee: stats[1].audioPacketsReceived },
       candidates: { caller: candidates[0], callee: candidates[1] },
       selectedPair: { caller: `${stats[0].pair.local} -> ${stats[0].pair.remote}`, callee: `${stats[1].pair.local} -> ${stats[1].pair.remote}` },
+      selectedTypes: {
+        caller: { local: stats[0].pair.localType, remote: stats[0].pair.remoteType, relayProtocol: stats[0].pair.localRelayProtocol ?? null },
+        callee: { local: stats[1].pair.localType, remote: stats[1].pair.remoteType, relayProtocol: stats[1].pair.localRelayProtocol ?? null },
+      },
       rttMs: { caller: stats[0].pair.rttMs, callee: stats[1].pair.rttMs },
       endReason: endedCaller.reason,
       totalMs: elapsed(),

@@ -1,9 +1,10 @@
 // One side of a call, run inside a page (a plain script, injected after socket.io.min.js).
-// Only our Socket.IO signaling connects the two peers: no TURN, no STUN, host candidates only.
-// call.mjs drives it through `window.peer`.
+// Only our Socket.IO signaling connects the two peers: by default no TURN, no STUN, host
+// candidates only; with `relayOnly` only relayed candidates from the given `iceServers` (our
+// embedded TURN). call.mjs drives it through `window.peer`.
 'use strict';
 
-window.startPeer = async ({ base, token, peerId }) => {
+window.startPeer = async ({ base, token, peerId, iceServers = [], relayOnly = false }) => {
   const peer = {
     peerId,
     sessionId: null,
@@ -46,7 +47,7 @@ window.startPeer = async ({ base, token, peerId }) => {
     audio: true,
     video: { width: 320, height: 240, frameRate: 15 },
   });
-  const pc = new RTCPeerConnection({ iceServers: [] });
+  const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: relayOnly ? 'relay' : 'all' });
   peer.pc = pc;
   for (const track of stream.getTracks()) pc.addTrack(track, stream);
   showVideo(stream, 'local', true);
@@ -162,6 +163,7 @@ window.startPeer = async ({ base, token, peerId }) => {
         local: `${local.candidateType} ${local.protocol} ${local.address}:${local.port}`,
         remote: `${remote.candidateType} ${remote.protocol} ${remote.address}:${remote.port}`,
         localType: local.candidateType,
+        localRelayProtocol: local.relayProtocol,
         remoteType: remote.candidateType,
         localAddress: local.address,
         remoteAddress: remote.address,

@@ -199,6 +199,14 @@ impl Engine {
     }
 
     fn dispatch(&mut self, out: TransmitBuild<DelayedMessageOrChannelSend<&[u8]>>) {
+        if matches!(out.data, DelayedMessageOrChannelSend::Message(_)) {
+            // turn-types 0.7.3 writes every delayed indication as a Send indication in
+            // `write_into`; `build` makes the Data indication a client expects. (Bulk data
+            // goes over channels, so this allocation is off the hot path.)
+            let transmit = out.build();
+            self.route(transmit.transport, transmit.from, transmit.to, &transmit.data);
+            return;
+        }
         let len = out.data.len();
         let mut scratch = std::mem::take(&mut self.scratch);
         if scratch.len() < len {

@@ -13,7 +13,7 @@ use turn_server_proto::types::attribute::{
     ChannelNumber, Lifetime, RequestedTransport, XorPeerAddress, XorRelayedAddress,
 };
 use turn_server_proto::types::channel::ChannelData;
-use turn_server_proto::types::message::{ALLOCATE, CHANNEL_BIND, CREATE_PERMISSION, REFRESH};
+use turn_server_proto::types::message::{ALLOCATE, CHANNEL_BIND, CREATE_PERMISSION, DATA, REFRESH};
 use turn_server_proto::types::stun::attribute::{ErrorCode, Nonce, Realm, Username};
 use turn_server_proto::types::stun::message::{
     IntegrityAlgorithm, LongTermKeyCredentials, Message, MessageClass, MessageIntegrityCredentials,
@@ -338,4 +338,28 @@ async fn shutdown_frees_every_port() {
     std::net::UdpSocket::bind(server).expect("the TURN port is free again");
     std::net::TcpListener::bind(server).expect("the TCP port is free again");
     std::net::UdpSocket::bind(relayed).expect("the relay port is free again");
+}
+
+#[tokio::test]
+async fn without_a_channel_peers_reach_the_client_in_data_indications() {
+    use turn_server_proto::types::attribute::Data;
+    let turn = Turn::start(TurnSettings { allow_loopback_peers: true, ..settings() }).unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let peer_addr = peer.local_addr().unwrap();
+    let mut client = Client::new(udp_addr(&turn), "alice", 600).await;
+    let relayed = client.allocate(None).await.relayed();
+    assert!(client.permit(CREATE_PERMISSION, peer_addr).await.is_success());
+    let payload = b"a peer's STUN check, say, of odd length";
+    peer.send_to(payload, relayed).await.unwrap();
+    let mut buf = [0u8; 2048];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), client.socket.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let msg = Message::from_bytes(&buf[..n]).expect("a well-formed Data indication");
+    assert!(msg.has_class(MessageClass::Indication));
+    assert_eq!(msg.method(), DATA, "a Data indication, not a Send indication");
+    assert_eq!(msg.attribute::<XorPeerAddress>().unwrap().addr(msg.transaction_id()), peer_addr);
+    assert_eq!(msg.attribute::<Data>().unwrap().data(), &payload[..]);
+    turn.shutdown();
 }

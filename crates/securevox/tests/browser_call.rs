@@ -55,31 +55,34 @@ async fn history_entry(server: &TestServer, username: &str, session_id: &str) ->
         .clone()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_browsers_call_each_other_over_our_signaling() {
-    if let Some(reason) = missing_tool() {
-        assert!(
-            std::env::var("SECUREVOX_TEST_REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "SECUREVOX_TEST_REQUIRE_BROWSER=1 but {reason}"
-        );
-        eprintln!("browser call test not run: {reason}");
-        return;
-    }
-    let server = TestServer::start_with(Backend::Sqlite, |c| {
-        c.auth.registration = securevox_domain::RegistrationMode::Open;
-    })
-    .await;
+/// Whether the browser test can run; a reason to skip it otherwise (a failure under CI).
+fn can_run() -> bool {
+    let Some(reason) = missing_tool() else { return true };
+    assert!(
+        std::env::var("SECUREVOX_TEST_REQUIRE_BROWSER").as_deref() != Ok("1"),
+        "SECUREVOX_TEST_REQUIRE_BROWSER=1 but {reason}"
+    );
+    eprintln!("browser call test not run: {reason}");
+    false
+}
 
+/// Runs `call.mjs` against `server` (relay-only over `turn` when given) and returns its
+/// summary after checking media flowed both ways and the call ended completed for both.
+async fn call(server: &TestServer, turn: Option<&str>) -> Value {
     let (dir, base) = (browser_dir(), server.base.clone());
     let started = std::time::Instant::now();
     let script = dir.join("call.mjs").display().to_string();
-    let out = run_node(dir, vec![script, base], vec![("CHROMIUM", chromium())], TIMEOUT_S).await;
+    let mut env = vec![("CHROMIUM", chromium())];
+    if let Some(transport) = turn {
+        env.push(("SECUREVOX_TURN_TRANSPORT", transport.to_owned()));
+    }
+    let out = run_node(dir, vec![script, base], env, TIMEOUT_S).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stderr}{stdout}browser run took {:.1} s", started.elapsed().as_secs_f64());
     assert!(
         out.status.success(),
-        "call.mjs failed ({}; 124 = timed out after {TIMEOUT_S} s):\n{stderr}{stdout}",
+        "call.mjs ({turn:?}) failed ({}; 124 = timed out after {TIMEOUT_S} s):\n{stderr}{stdout}",
         out.status
     );
 
@@ -96,13 +99,68 @@ async fn two_browsers_call_each_other_over_our_signaling() {
     let session_id = summary["sessionId"].as_str().unwrap();
     for (side, direction) in [("caller", "outgoing"), ("callee", "incoming")] {
         let username = summary[side]["username"].as_str().unwrap();
-        let call = history_entry(&server, username, session_id).await;
+        let call = history_entry(server, username, session_id).await;
         assert_eq!(call["outcome"], "completed", "{side}: {call}");
         assert_eq!(call["state"], "ended", "{side}: {call}");
         assert_eq!(call["direction"], direction, "{side}: {call}");
         assert_eq!(call["media"], "video", "{side}: {call}");
         assert_eq!(call["caller_id"], summary["caller"]["id"], "{side}: {call}");
         assert!(call["answered_at"].is_string() && call["ended_at"].is_string(), "{call}");
+    }
+    summary
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_call_each_other_over_our_signaling() {
+    if !can_run() {
+        return;
+    }
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.auth.registration = securevox_domain::RegistrationMode::Open;
+    })
+    .await;
+    let summary = call(&server, None).await;
+    for side in ["caller", "callee"] {
+        assert_eq!(summary["selectedTypes"][side]["local"], "host", "{summary}");
+    }
+    server.stop().await;
+}
+
+/// The relayed bytes the server counted in `direction`.
+async fn relayed_bytes(server: &TestServer, direction: &str) -> u64 {
+    let text = server.http.get(server.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let name = format!("securevox_turn_relayed_bytes_total{{direction=\"{direction}\"}}");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&name).and_then(|v| v.trim().parse().ok()))
+        .unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn browsers_call_through_the_embedded_turn_over_udp_and_tcp() {
+    if !can_run() {
+        return;
+    }
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.auth.registration = securevox_domain::RegistrationMode::Open;
+        c.turn.enabled = true;
+        c.turn.port = 0;
+        c.turn.listen = vec!["127.0.0.1".into()];
+        // Both browsers' relayed addresses are on 127.0.0.1.
+        c.turn.allow_loopback_peers = true;
+    })
+    .await;
+    for transport in ["udp", "tcp"] {
+        let before = relayed_bytes(&server, "to_peer").await;
+        let summary = call(&server, Some(transport)).await;
+        for side in ["caller", "callee"] {
+            let types = &summary["selectedTypes"][side];
+            assert_eq!(types["local"], "relay", "{side} over {transport}: {summary}");
+            assert_eq!(types["relayProtocol"], transport, "{side}: {summary}");
+            assert!(["relay", "prflx"].contains(&types["remote"].as_str().unwrap()), "{summary}");
+        }
+        // The media crossed our relays: several video frames' worth, not just ICE checks.
+        let relayed = relayed_bytes(&server, "to_peer").await - before;
+        assert!(relayed > 50_000, "only {relayed} bytes relayed over {transport}");
     }
     server.stop().await;
 }
