@@ -4,6 +4,7 @@
 //! is dropped, as the network would drop it).
 
 use crate::bandwidth::TokenBucket;
+use crate::fastpath::{self, Grant, Routes};
 use crate::peers::PeerPolicy;
 use crate::settings::TurnSettings;
 use crate::stats::{add, bump, TurnStats};
@@ -38,19 +39,24 @@ pub(crate) struct Listener {
     pub transport: TransportType,
     pub addr: SocketAddr,
     pub udp: Option<Arc<UdpSocket>>,
+    /// A plain clone of `udp` to send with (see `relay::bind`).
+    pub udp_out: Option<std::net::UdpSocket>,
     /// Usernames already handed to `server` (its table only grows; see credentials.rs).
     pub known_users: HashSet<String>,
 }
 
 /// A relayed transport address and the socket behind it.
 struct Relay {
-    socket: Arc<UdpSocket>,
+    /// What the engine sends with; the relay's task reads the tokio twin.
+    out: std::net::UdpSocket,
     listener: usize,
     client: SocketAddr,
     user: String,
     to_peers: TokenBucket,
     to_client: TokenBucket,
     task: AbortHandle,
+    /// Channels and permissions granted to it, for the data plane's shortcut.
+    routes: Routes,
 }
 
 pub(crate) struct Engine {
@@ -67,6 +73,11 @@ pub(crate) struct Engine {
     pub(crate) per_user: HashMap<String, usize>,
     /// The user of an authenticated Allocate on its way to the protocol server.
     pub(crate) pending_users: HashMap<(usize, SocketAddr), String>,
+    /// The relays of each client (two for a dual-stack allocation).
+    client_relays: HashMap<(usize, SocketAddr), Vec<SocketAddr>>,
+    /// CreatePermission and ChannelBind requests passed to the protocol server, by
+    /// transaction id, until their response leaves.
+    pending_grants: HashMap<[u8; 12], (usize, SocketAddr, Grant)>,
     relay_ips: [Option<std::net::IpAddr>; 2],
     scratch: Vec<u8>,
     me: Weak<Mutex<Engine>>,
@@ -92,6 +103,8 @@ impl Engine {
                 tcp: HashMap::new(),
                 per_user: HashMap::new(),
                 pending_users: HashMap::new(),
+                client_relays: HashMap::new(),
+                pending_grants: HashMap::new(),
                 relay_ips,
                 scratch: vec![0; 70_000],
                 me: me.clone(),
@@ -116,6 +129,9 @@ impl Engine {
     /// A packet (UDP datagram or framed TCP message) from a client on listener `idx`.
     pub(crate) fn on_client_packet(&mut self, idx: usize, from: SocketAddr, data: &[u8]) {
         let is_stun = data.first().is_some_and(|b| b & 0xc0 == 0);
+        if !is_stun && self.relay_to_peer(idx, from, data) {
+            return;
+        }
         if is_stun {
             match self.gate(idx, from, data) {
                 crate::gate::Verdict::Pass => {}
@@ -147,6 +163,19 @@ impl Engine {
             return;
         }
         let idx = relay.listener;
+        if let Some(number) = relay.routes.channel_to(from, std::time::Instant::now()) {
+            let client = relay.client;
+            let mut frame = std::mem::take(&mut self.scratch);
+            frame.clear();
+            frame.extend_from_slice(&number.to_be_bytes());
+            frame.extend_from_slice(&(data.len() as u16).to_be_bytes());
+            frame.extend_from_slice(data);
+            bump(&self.stats.packets_to_clients);
+            add(&self.stats.bytes_to_clients, data.len());
+            self.send_to_client(idx, client, &frame);
+            self.scratch = frame;
+            return;
+        }
         let now = self.now();
         let transmit = Transmit::new(data, TransportType::Udp, from, relayed);
         if let Some(out) = self.listeners[idx].server.recv(transmit, now) {
@@ -198,6 +227,66 @@ impl Engine {
         self.relays.len()
     }
 
+    /// ChannelData from a client on a channel the protocol server granted: straight to the
+    /// peer. False when the shortcut does not know it (the protocol server decides then).
+    fn relay_to_peer(&mut self, idx: usize, client: SocketAddr, data: &[u8]) -> bool {
+        let Some((number, payload)) = fastpath::channel_data(data) else { return false };
+        let Some(relays) = self.client_relays.get(&(idx, client)) else { return false };
+        let now = std::time::Instant::now();
+        let Some((relay, peer)) = relays.iter().find_map(|addr| {
+            let peer = self.relays.get(addr)?.routes.peer_of(number, now)?;
+            Some((*addr, peer))
+        }) else {
+            return false;
+        };
+        let Some(relay) = self.relays.get_mut(&relay) else { return false };
+        if self.policy.check(peer.ip()).is_err() {
+            bump(&self.stats.refused_peers);
+        } else if !relay.to_peers.take_now(payload.len()) {
+            bump(&self.stats.throttled_packets);
+        } else {
+            bump(&self.stats.packets_to_peers);
+            add(&self.stats.bytes_to_peers, payload.len());
+            let _ = relay.out.send_to(payload, peer);
+        }
+        true
+    }
+
+    /// Remembers what a CreatePermission or ChannelBind request will grant if it succeeds.
+    pub(crate) fn expect_grant(
+        &mut self,
+        idx: usize,
+        client: SocketAddr,
+        data: &[u8],
+        grant: Grant,
+    ) {
+        // Requests the protocol server never answers must not pile up.
+        if self.pending_grants.len() >= 10_000 {
+            self.pending_grants.clear();
+        }
+        let mut transaction = [0; 12];
+        transaction.copy_from_slice(&data[8..20]);
+        self.pending_grants.insert(transaction, (idx, client, grant));
+    }
+
+    fn settle_grant(&mut self, transaction: [u8; 12], success: bool) {
+        let Some((idx, client, grant)) = self.pending_grants.remove(&transaction) else { return };
+        if !success {
+            return;
+        }
+        let v6 = match &grant {
+            Grant::Permissions(ips) => ips.first().is_some_and(std::net::IpAddr::is_ipv6),
+            Grant::Channel(_, peer) => peer.is_ipv6(),
+        };
+        let now = std::time::Instant::now();
+        let Some(relays) = self.client_relays.get(&(idx, client)) else { return };
+        if let Some(relay) =
+            relays.iter().find(|a| a.is_ipv6() == v6).and_then(|addr| self.relays.get_mut(addr))
+        {
+            relay.routes.apply(&grant, now);
+        }
+    }
+
     fn dispatch(&mut self, out: TransmitBuild<DelayedMessageOrChannelSend<&[u8]>>) {
         if matches!(out.data, DelayedMessageOrChannelSend::Message(_)) {
             // turn-types 0.7.3 writes every delayed indication as a Send indication in
@@ -229,23 +318,25 @@ impl Engine {
                 bump(&self.stats.throttled_packets);
                 return;
             }
-            if relay.socket.try_send_to(bytes, to).is_ok() {
-                bump(&self.stats.packets_to_peers);
-                add(&self.stats.bytes_to_peers, bytes.len());
-            }
+            bump(&self.stats.packets_to_peers);
+            add(&self.stats.bytes_to_peers, bytes.len());
+            let _ = relay.out.send_to(bytes, to);
             return;
         }
         if let Some(idx) =
             self.listeners.iter().position(|l| l.transport == transport && l.addr == from)
         {
+            if let Some((success, transaction)) = fastpath::grant_response(bytes) {
+                self.settle_grant(transaction, success);
+            }
             self.send_to_client(idx, to, bytes);
         }
     }
 
     pub(crate) fn send_to_client(&mut self, idx: usize, to: SocketAddr, bytes: &[u8]) {
         let listener = &self.listeners[idx];
-        if let Some(udp) = &listener.udp {
-            let _ = udp.try_send_to(bytes, to);
+        if let Some(udp) = &listener.udp_out {
+            let _ = udp.send_to(bytes, to);
             return;
         }
         let Some(tx) = self.tcp.get(&(idx, to)) else { return };
@@ -352,14 +443,15 @@ impl Engine {
         let ip = self.relay_ips[usize::from(v6)]
             .ok_or(SocketAllocateError::AddressFamilyNotSupported)?;
         let taken: HashSet<u16> = self.zombies.iter().map(SocketAddr::port).collect();
-        let socket = crate::relay::bind(ip, &self.settings.relay_ports, &taken).map_err(|e| {
-            tracing::warn!(error = %e, %ip, "no relay port free");
-            SocketAllocateError::InsufficientCapacity
-        })?;
+        let (socket, out) =
+            crate::relay::bind(ip, &self.settings.relay_ports, &taken).map_err(|e| {
+                tracing::warn!(error = %e, %ip, "no relay port free");
+                SocketAllocateError::InsufficientCapacity
+            })?;
         let local = socket.local_addr().map_err(|_| SocketAllocateError::InsufficientCapacity)?;
         let advertised = self.settings.advertised(local);
         let socket = Arc::new(socket);
-        let task = tokio::spawn(crate::relay::run(self.me.clone(), socket.clone(), advertised));
+        let task = tokio::spawn(crate::relay::run(self.me.clone(), socket, advertised));
         let now = std::time::Instant::now();
         let bps = self.settings.max_bps;
         tracing::debug!(%client, %advertised, user, "allocation");
@@ -368,21 +460,30 @@ impl Engine {
         self.relays.insert(
             advertised,
             Relay {
-                socket,
+                out,
                 listener: idx,
                 client,
                 user,
                 to_peers: TokenBucket::new(bps, now),
                 to_client: TokenBucket::new(bps, now),
                 task: task.abort_handle(),
+                routes: Routes::default(),
             },
         );
+        self.client_relays.entry((idx, client)).or_default().push(advertised);
         Ok(advertised)
     }
 
     fn close_relay(&mut self, advertised: SocketAddr) {
         let Some(relay) = self.relays.remove(&advertised) else { return };
         relay.task.abort();
+        let key = (relay.listener, relay.client);
+        if let Some(list) = self.client_relays.get_mut(&key) {
+            list.retain(|a| *a != advertised);
+            if list.is_empty() {
+                self.client_relays.remove(&key);
+            }
+        }
         if let Some(count) = self.per_user.get_mut(&relay.user) {
             *count = count.saturating_sub(1);
             if *count == 0 {

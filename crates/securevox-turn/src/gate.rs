@@ -6,10 +6,11 @@
 
 use crate::credentials::{self, CredentialError};
 use crate::engine::Engine;
+use crate::fastpath::Grant;
 use crate::stats::bump;
 use std::net::SocketAddr;
 use turn_server_proto::api::TurnServerApi;
-use turn_server_proto::types::attribute::{RequestedTransport, XorPeerAddress};
+use turn_server_proto::types::attribute::{ChannelNumber, RequestedTransport, XorPeerAddress};
 use turn_server_proto::types::message::{ALLOCATE, CHANNEL_BIND, CONNECT, CREATE_PERMISSION, SEND};
 use turn_server_proto::types::stun::attribute::{ErrorCode, Realm, Username, XorMappedAddress};
 use turn_server_proto::types::stun::message::{
@@ -110,6 +111,19 @@ impl Engine {
                 tracing::debug!(%from, %peer, "TURN peer refused by policy");
                 return refuse(ErrorCode::FORBIDDEN, "Forbidden: peer address not allowed");
             }
+            let peers = peer_addresses(&msg);
+            let grant = if method == CHANNEL_BIND {
+                let number = msg.attribute::<ChannelNumber>().map(|c| c.channel());
+                match (number, peers.first()) {
+                    (Ok(number), Some(peer)) => Some(Grant::Channel(number, *peer)),
+                    _ => None,
+                }
+            } else {
+                Some(Grant::Permissions(peers.iter().map(SocketAddr::ip).collect()))
+            };
+            if let Some(grant) = grant {
+                self.expect_grant(idx, from, data, grant);
+            }
         } else if method == CONNECT {
             return refuse(ErrorCode::FORBIDDEN, "TCP relays are not offered");
         }
@@ -118,12 +132,7 @@ impl Engine {
 
     /// The first XOR-PEER-ADDRESS of `msg` the policy refuses.
     fn refused_peer(&self, msg: &Message<'_>) -> Option<SocketAddr> {
-        let transaction = msg.transaction_id();
-        msg.iter_attributes()
-            .filter(|(_, raw)| raw.get_type() == XorPeerAddress::TYPE)
-            .filter_map(|(_, raw)| XorPeerAddress::from_raw_ref(&raw).ok())
-            .map(|attr| attr.addr(transaction))
-            .find(|addr| self.policy.check(addr.ip()).is_err())
+        peer_addresses(msg).into_iter().find(|addr| self.policy.check(addr.ip()).is_err())
     }
 
     fn unauthorized(&self, msg: &Message<'_>, error: CredentialError) -> Vec<u8> {
@@ -141,6 +150,16 @@ impl Engine {
         let _ = reply.add_fingerprint();
         reply.finish()
     }
+}
+
+/// Every XOR-PEER-ADDRESS of `msg` (CreatePermission may carry several).
+fn peer_addresses(msg: &Message<'_>) -> Vec<SocketAddr> {
+    let transaction = msg.transaction_id();
+    msg.iter_attributes()
+        .filter(|(_, raw)| raw.get_type() == XorPeerAddress::TYPE)
+        .filter_map(|(_, raw)| XorPeerAddress::from_raw_ref(&raw).ok())
+        .map(|attr| attr.addr(transaction))
+        .collect()
 }
 
 /// A Binding success response: the client's reflexive address (RFC 8489 §7.3.1).

@@ -14,6 +14,7 @@
 pub mod bandwidth;
 pub mod credentials;
 mod engine;
+mod fastpath;
 mod gate;
 mod listeners;
 pub mod peers;
@@ -42,18 +43,21 @@ const UDP_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 pub enum StartError {
     #[error("turn.listen is empty")]
     NoListenAddress,
+    #[error("cannot start the TURN thread: {0}")]
+    Runtime(io::Error),
     #[error("cannot listen on {transport} {addr}: {source}")]
     Bind { transport: &'static str, addr: SocketAddr, source: io::Error },
 }
 
-/// A running TURN server. Dropping it without [`shutdown`](Self::shutdown) leaves its tasks
-/// running until the runtime ends.
+/// A running TURN server. Dropping it stops its thread too, without waiting.
 pub struct Turn {
     engine: Shared,
     tasks: Vec<JoinHandle<()>>,
     port: u16,
     stats: Arc<TurnStats>,
     addresses: Vec<(&'static str, SocketAddr)>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
 }
 
 impl std::fmt::Debug for Turn {
@@ -67,11 +71,20 @@ impl std::fmt::Debug for Turn {
 
 impl Turn {
     /// Binds every listening socket (UDP and TCP on each `listen` address, one port for all)
-    /// and starts serving on the current tokio runtime (it panics outside one).
+    /// and starts serving on a thread of its own: relaying media never takes a core from HTTP
+    /// and signaling, and one thread needs no cross-thread wake-ups nor contends for the
+    /// engine's lock.
     pub fn start(settings: TurnSettings) -> Result<Self, StartError> {
         if settings.listen.is_empty() {
             return Err(StartError::NoListenAddress);
         }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(StartError::Runtime)?;
+        let handle = runtime.handle().clone();
+        // Sockets register with the runtime they are created in.
+        let _in_runtime = handle.enter();
         let (sockets, port) = bind_all(&settings)?;
         let realm = settings.realm.clone();
         let mut listeners = Vec::new();
@@ -79,7 +92,7 @@ impl Turn {
         let mut tcp_listeners = Vec::new();
         for bound in sockets {
             match bound {
-                Bound::Udp(socket) => {
+                Bound::Udp(socket, out) => {
                     let addr = socket.local_addr().map_err(|source| StartError::Bind {
                         transport: "udp",
                         addr: SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port),
@@ -91,6 +104,7 @@ impl Turn {
                         transport: TransportType::Udp,
                         addr,
                         udp: Some(Arc::new(socket)),
+                        udp_out: Some(out),
                         known_users: HashSet::new(),
                     });
                 }
@@ -107,6 +121,7 @@ impl Turn {
                         transport: TransportType::Tcp,
                         addr,
                         udp: None,
+                        udp_out: None,
                         known_users: HashSet::new(),
                     });
                 }
@@ -125,12 +140,23 @@ impl Turn {
         }
         let mut tasks = Vec::new();
         for (idx, socket) in udp_sockets {
-            tasks.push(tokio::spawn(listeners::udp(engine.clone(), idx, socket)));
+            tasks.push(handle.spawn(listeners::udp(engine.clone(), idx, socket)));
         }
         for (idx, listener) in tcp_listeners {
-            tasks.push(tokio::spawn(listeners::tcp(engine.clone(), idx, listener)));
+            tasks.push(handle.spawn(listeners::tcp(engine.clone(), idx, listener)));
         }
-        tasks.push(tokio::spawn(listeners::timer(engine.clone())));
+        tasks.push(handle.spawn(listeners::timer(engine.clone())));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("securevox-turn".into())
+            .spawn(move || {
+                // Runs until `shutdown` (or a dropped `Turn`) ends the wait; dropping the
+                // runtime then closes every socket its tasks held.
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                });
+            })
+            .map_err(StartError::Runtime)?;
         tracing::info!(
             port,
             relay_v4 = ?relay_ips[0],
@@ -138,7 +164,7 @@ impl Turn {
             "STUN/TURN listening on {}",
             addresses.iter().map(|(t, a)| format!("{t} {a}")).collect::<Vec<_>>().join(", ")
         );
-        Ok(Self { engine, tasks, port, stats, addresses })
+        Ok(Self { engine, tasks, port, stats, addresses, stop, thread })
     }
 
     /// The UDP and TCP port.
@@ -166,12 +192,14 @@ impl Turn {
             task.abort();
         }
         lock(&self.engine).close_all();
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
         tracing::info!("STUN/TURN stopped");
     }
 }
 
 enum Bound {
-    Udp(UdpSocket),
+    Udp(UdpSocket, std::net::UdpSocket),
     Tcp(TcpListener),
 }
 
@@ -201,7 +229,7 @@ fn try_bind_all(settings: &TurnSettings) -> Result<(Vec<Bound>, u16), StartError
                 Ok(socket) => {
                     if port == 0 {
                         port = match &socket {
-                            Bound::Udp(s) => s.local_addr().map(|a| a.port()),
+                            Bound::Udp(s, _) => s.local_addr().map(|a| a.port()),
                             Bound::Tcp(s) => s.local_addr().map(|a| a.port()),
                         }
                         .map_err(|source| StartError::Bind {
@@ -249,7 +277,9 @@ fn bind_one(transport: &str, addr: SocketAddr) -> io::Result<Bound> {
         let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
         let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);
         socket.bind(&addr.into())?;
-        Ok(Bound::Udp(UdpSocket::from_std(socket.into())?))
+        let socket: std::net::UdpSocket = socket.into();
+        let out = socket.try_clone()?;
+        Ok(Bound::Udp(UdpSocket::from_std(socket)?, out))
     } else {
         socket.set_reuse_address(true)?;
         socket.bind(&addr.into())?;

@@ -16,6 +16,8 @@ use tokio::sync::mpsc;
 const MAX_TCP_CONNECTIONS: usize = 4096;
 /// Frames queued towards one TCP client before it counts as not reading.
 const TCP_QUEUE: usize = 1024;
+/// Bytes read from, and at most written to, a TCP connection at once.
+const READ_CHUNK: usize = 16 * 1024;
 /// A TCP connection that has sent nothing for this long is closed (a client keeps its
 /// allocation alive with refreshes well within this).
 const TCP_IDLE: Duration = Duration::from_mins(15);
@@ -64,8 +66,16 @@ async fn connection(engine: &Shared, idx: usize, stream: TcpStream, client: Sock
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
     lock(engine).register_tcp(idx, client, tx);
     let mut writing = tokio::spawn(async move {
+        let mut batch = Vec::new();
         while let Some(frame) = rx.recv().await {
-            if writer.write_all(&frame).await.is_err() {
+            // Whatever queued up meanwhile goes out in the same write.
+            batch.clear();
+            batch.extend_from_slice(&frame);
+            while batch.len() < READ_CHUNK {
+                let Ok(more) = rx.try_recv() else { break };
+                batch.extend_from_slice(&more);
+            }
+            if writer.write_all(&batch).await.is_err() {
                 break;
             }
         }
@@ -74,6 +84,8 @@ async fn connection(engine: &Shared, idx: usize, stream: TcpStream, client: Sock
     });
     let mut buf = Framer::default();
     loop {
+        // Room for a full message per read (a Vec with no spare capacity reads 64 bytes).
+        buf.data.reserve(READ_CHUNK);
         tokio::select! {
             read = tokio::time::timeout(TCP_IDLE, reader.read_buf(&mut buf.data)) => {
                 match read {

@@ -14,11 +14,14 @@ pub(crate) const BATCH: usize = 64;
 
 /// Binds a UDP socket on `ip` at a port of `range` not in `taken`, starting from a random one
 /// so that relayed addresses are hard to guess (RFC 8656 §7.2).
+/// Returns the socket twice: registered with tokio for the reading task, and a plain clone
+/// that the engine sends with (a send is then one `sendto`, not gated by tokio's readiness
+/// state, which a socket just registered does not have yet).
 pub(crate) fn bind(
     ip: IpAddr,
     range: &RangeInclusive<u16>,
     taken: &HashSet<u16>,
-) -> io::Result<UdpSocket> {
+) -> io::Result<(UdpSocket, std::net::UdpSocket)> {
     let (low, high) = (u32::from(*range.start()), u32::from(*range.end()));
     let span = high - low + 1;
     let start = rand::random::<u32>() % span;
@@ -31,7 +34,8 @@ pub(crate) fn bind(
         match std::net::UdpSocket::bind(SocketAddr::new(ip, port)) {
             Ok(socket) => {
                 socket.set_nonblocking(true)?;
-                return UdpSocket::from_std(socket);
+                let sender = socket.try_clone()?;
+                return Ok((UdpSocket::from_std(socket)?, sender));
             }
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {}
             Err(e) => return Err(e),

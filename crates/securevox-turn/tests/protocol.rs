@@ -363,3 +363,31 @@ async fn without_a_channel_peers_reach_the_client_in_data_indications() {
     assert_eq!(msg.attribute::<Data>().unwrap().data(), &payload[..]);
     turn.shutdown();
 }
+
+#[tokio::test]
+async fn a_deleted_allocation_relays_nothing_more() {
+    let turn = Turn::start(TurnSettings { allow_loopback_peers: true, ..settings() }).unwrap();
+    let peer = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let mut client = Client::new(udp_addr(&turn), "alice", 600).await;
+    let relayed = client.allocate(None).await.relayed();
+    assert!(client.permit(CHANNEL_BIND, peer.local_addr().unwrap()).await.is_success());
+    let frame = [0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4];
+    let mut buf = [0u8; 64];
+    client.socket.send_to(&frame, client.server).await.unwrap();
+    let (n, from) = tokio::time::timeout(Duration::from_secs(2), peer.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((&buf[..n], from), (&[1u8, 2, 3, 4][..], relayed));
+
+    let refresh = client.request(REFRESH, &|b| b.add_attribute(&Lifetime::new(0)).unwrap()).await;
+    assert!(refresh.is_success());
+    client.socket.send_to(&frame, client.server).await.unwrap();
+    let late = tokio::time::timeout(Duration::from_millis(300), peer.recv_from(&mut buf)).await;
+    assert!(late.is_err(), "relayed after the allocation was deleted");
+    peer.send_to(b"anyone?", relayed).await.unwrap();
+    let late =
+        tokio::time::timeout(Duration::from_millis(300), client.socket.recv_from(&mut buf)).await;
+    assert!(late.is_err(), "a peer reached the client after the allocation was deleted");
+    turn.shutdown();
+}
