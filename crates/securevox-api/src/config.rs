@@ -249,6 +249,10 @@ pub struct TurnConfig {
     pub total_quota: u64,
     /// Bandwidth cap per allocation and direction, bits per second; 0 = unlimited.
     pub max_bps: u64,
+    /// PEM certificate chain for TURN over TLS on `tls_port`; with `tls_key`. Empty: no TLS.
+    pub tls_cert: String,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: String,
 }
 
 impl Default for TurnConfig {
@@ -272,6 +276,8 @@ impl Default for TurnConfig {
             user_quota: 10,
             total_quota: 500,
             max_bps: 3_000_000,
+            tls_cert: String::new(),
+            tls_key: String::new(),
         }
     }
 }
@@ -376,6 +382,15 @@ impl TurnConfig {
             user_quota: usize::try_from(self.user_quota).unwrap_or(usize::MAX),
             total_quota: usize::try_from(self.total_quota).unwrap_or(usize::MAX),
             max_bps: self.max_bps,
+            tls: match (self.tls_cert.is_empty(), self.tls_key.is_empty()) {
+                (true, true) => None,
+                (false, false) => Some(securevox_turn::settings::TlsFiles {
+                    cert: self.tls_cert.clone().into(),
+                    key: self.tls_key.clone().into(),
+                    port: self.tls_port,
+                }),
+                _ => return Err("turn.tls_cert and turn.tls_key go together".into()),
+            },
         })
     }
 }

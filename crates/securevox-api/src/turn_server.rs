@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 
 #[derive(Debug, Default)]
 pub struct EmbeddedTurn {
-    running: OnceLock<(u16, Arc<TurnStats>)>,
+    running: OnceLock<(u16, Option<u16>, Arc<TurnStats>)>,
 }
 
 impl EmbeddedTurn {
@@ -19,16 +19,21 @@ impl EmbeddedTurn {
         }
         let settings = config.embedded().map_err(std::io::Error::other)?;
         let turn = Turn::start(settings).map_err(std::io::Error::other)?;
-        let _ = self.running.set((turn.port(), turn.stats().clone()));
+        let _ = self.running.set((turn.port(), turn.tls_port(), turn.stats().clone()));
         Ok(Some(turn))
     }
 
     /// The UDP/TCP port of the running embedded server.
     pub fn port(&self) -> Option<u16> {
-        self.running.get().map(|(port, _)| *port)
+        self.running.get().map(|(port, ..)| *port)
+    }
+
+    /// The TURN-over-TLS port, when the embedded server has a certificate.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.running.get().and_then(|(_, tls, _)| *tls)
     }
 
     pub fn snapshot(&self) -> Option<TurnSnapshot> {
-        self.running.get().map(|(_, stats)| stats.snapshot())
+        self.running.get().map(|(.., stats)| stats.snapshot())
     }
 }

@@ -21,6 +21,7 @@ pub mod peers;
 mod relay;
 pub mod settings;
 pub mod stats;
+mod tls;
 
 pub use settings::TurnSettings;
 pub use stats::{TurnSnapshot, TurnStats};
@@ -43,6 +44,8 @@ const UDP_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 pub enum StartError {
     #[error("turn.listen is empty")]
     NoListenAddress,
+    #[error("TURN over TLS: {0}")]
+    Tls(String),
     #[error("cannot start the TURN thread: {0}")]
     Runtime(io::Error),
     #[error("cannot listen on {transport} {addr}: {source}")]
@@ -54,6 +57,7 @@ pub struct Turn {
     engine: Shared,
     tasks: Vec<JoinHandle<()>>,
     port: u16,
+    tls_port: Option<u16>,
     stats: Arc<TurnStats>,
     addresses: Vec<(&'static str, SocketAddr)>,
     stop: tokio::sync::oneshot::Sender<()>,
@@ -85,48 +89,11 @@ impl Turn {
         let handle = runtime.handle().clone();
         // Sockets register with the runtime they are created in.
         let _in_runtime = handle.enter();
-        let (sockets, port) = bind_all(&settings)?;
-        let realm = settings.realm.clone();
-        let mut listeners = Vec::new();
-        let mut addresses = Vec::new();
-        let mut tcp_listeners = Vec::new();
-        for bound in sockets {
-            match bound {
-                Bound::Udp(socket, out) => {
-                    let addr = socket.local_addr().map_err(|source| StartError::Bind {
-                        transport: "udp",
-                        addr: SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port),
-                        source,
-                    })?;
-                    addresses.push(("udp", addr));
-                    listeners.push(Listener {
-                        server: TurnServer::new(TransportType::Udp, addr, realm.clone()),
-                        transport: TransportType::Udp,
-                        addr,
-                        udp: Some(Arc::new(socket)),
-                        udp_out: Some(out),
-                        known_users: HashSet::new(),
-                    });
-                }
-                Bound::Tcp(listener) => {
-                    let addr = listener.local_addr().map_err(|source| StartError::Bind {
-                        transport: "tcp",
-                        addr: SocketAddr::new(IpAddr::from([0, 0, 0, 0]), port),
-                        source,
-                    })?;
-                    addresses.push(("tcp", addr));
-                    tcp_listeners.push((listeners.len(), listener));
-                    listeners.push(Listener {
-                        server: TurnServer::new(TransportType::Tcp, addr, realm.clone()),
-                        transport: TransportType::Tcp,
-                        addr,
-                        udp: None,
-                        udp_out: None,
-                        known_users: HashSet::new(),
-                    });
-                }
-            }
-        }
+        let (mut sockets, port) = bind_all(&settings)?;
+        let tls = bind_tls(&settings, &mut sockets)?;
+        let acceptor = tls.as_ref().map(|(acceptor, _)| acceptor.clone());
+        let Served { listeners, addresses, tcp: tcp_listeners } =
+            protocol_servers(sockets, &settings.realm, acceptor.as_ref())?;
         let udp_sockets: Vec<(usize, Arc<UdpSocket>)> = listeners
             .iter()
             .enumerate()
@@ -142,8 +109,8 @@ impl Turn {
         for (idx, socket) in udp_sockets {
             tasks.push(handle.spawn(listeners::udp(engine.clone(), idx, socket)));
         }
-        for (idx, listener) in tcp_listeners {
-            tasks.push(handle.spawn(listeners::tcp(engine.clone(), idx, listener)));
+        for (idx, listener, acceptor) in tcp_listeners {
+            tasks.push(handle.spawn(listeners::tcp(engine.clone(), idx, listener, acceptor)));
         }
         tasks.push(handle.spawn(listeners::timer(engine.clone())));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -164,12 +131,18 @@ impl Turn {
             "STUN/TURN listening on {}",
             addresses.iter().map(|(t, a)| format!("{t} {a}")).collect::<Vec<_>>().join(", ")
         );
-        Ok(Self { engine, tasks, port, stats, addresses, stop, thread })
+        let tls_port = tls.map(|(_, port)| port);
+        Ok(Self { engine, tasks, port, tls_port, stats, addresses, stop, thread })
     }
 
     /// The UDP and TCP port.
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The TURN-over-TLS port, when a certificate is configured.
+    pub fn tls_port(&self) -> Option<u16> {
+        self.tls_port
     }
 
     pub fn stats(&self) -> &Arc<TurnStats> {
@@ -198,9 +171,94 @@ impl Turn {
     }
 }
 
+/// `("udp" | "tcp" | "tls", address)` of a listening socket.
+type Address = (&'static str, SocketAddr);
+/// A TCP listener to accept, with the TLS acceptor in front of it if it serves TLS.
+type TcpEntry = (usize, TcpListener, Option<tokio_rustls::TlsAcceptor>);
+
+/// Binds the TLS listeners (one port on every listen address) when a certificate is configured.
+fn bind_tls(
+    settings: &TurnSettings,
+    sockets: &mut Vec<Bound>,
+) -> Result<Option<(tokio_rustls::TlsAcceptor, u16)>, StartError> {
+    let Some(files) = &settings.tls else { return Ok(None) };
+    let acceptor = tls::acceptor(files)?;
+    let mut port = files.port;
+    for ip in &settings.listen {
+        let addr = SocketAddr::new(*ip, port);
+        let listener =
+            bind_tcp(addr).map_err(|source| StartError::Bind { transport: "tls", addr, source })?;
+        port = listener.local_addr().map_or(port, |a| a.port());
+        sockets.push(Bound::Tls(listener));
+    }
+    Ok(Some((acceptor, port)))
+}
+
+/// What [`protocol_servers`] makes of the bound sockets.
+struct Served {
+    listeners: Vec<Listener>,
+    addresses: Vec<Address>,
+    tcp: Vec<TcpEntry>,
+}
+
+/// A protocol server for every bound socket, and what the tasks need to serve them.
+fn protocol_servers(
+    sockets: Vec<Bound>,
+    realm: &str,
+    tls: Option<&tokio_rustls::TlsAcceptor>,
+) -> Result<Served, StartError> {
+    let mut listeners = Vec::new();
+    let mut addresses = Vec::new();
+    let mut tcp = Vec::new();
+    for bound in sockets {
+        let transport = bound.kind();
+        let local = match &bound {
+            Bound::Udp(socket, _) => socket.local_addr(),
+            Bound::Tcp(listener) | Bound::Tls(listener) => listener.local_addr(),
+        };
+        let addr = local.map_err(|source| StartError::Bind {
+            transport,
+            addr: SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0),
+            source,
+        })?;
+        addresses.push((transport, addr));
+        let (kind, udp, udp_out) = match bound {
+            Bound::Udp(socket, out) => (TransportType::Udp, Some(Arc::new(socket)), Some(out)),
+            Bound::Tcp(listener) => {
+                tcp.push((listeners.len(), listener, None));
+                (TransportType::Tcp, None, None)
+            }
+            Bound::Tls(listener) => {
+                tcp.push((listeners.len(), listener, tls.cloned()));
+                (TransportType::Tcp, None, None)
+            }
+        };
+        listeners.push(Listener {
+            server: TurnServer::new(kind, addr, realm.to_owned()),
+            transport: kind,
+            addr,
+            udp,
+            udp_out,
+            known_users: HashSet::new(),
+        });
+    }
+    Ok(Served { listeners, addresses, tcp })
+}
+
 enum Bound {
     Udp(UdpSocket, std::net::UdpSocket),
     Tcp(TcpListener),
+    Tls(TcpListener),
+}
+
+impl Bound {
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Udp(..) => "udp",
+            Self::Tcp(_) => "tcp",
+            Self::Tls(_) => "tls",
+        }
+    }
 }
 
 /// Binds UDP and TCP on every listen address at one port. With port 0 the first UDP socket
@@ -230,7 +288,7 @@ fn try_bind_all(settings: &TurnSettings) -> Result<(Vec<Bound>, u16), StartError
                     if port == 0 {
                         port = match &socket {
                             Bound::Udp(s, _) => s.local_addr().map(|a| a.port()),
-                            Bound::Tcp(s) => s.local_addr().map(|a| a.port()),
+                            Bound::Tcp(s) | Bound::Tls(s) => s.local_addr().map(|a| a.port()),
                         }
                         .map_err(|source| StartError::Bind {
                             transport,
@@ -262,28 +320,38 @@ fn try_bind_all(settings: &TurnSettings) -> Result<(Vec<Bound>, u16), StartError
 }
 
 fn bind_one(transport: &str, addr: SocketAddr) -> io::Result<Bound> {
-    let domain = Domain::for_address(addr);
-    let socket = if transport == "udp" {
-        Socket::new(domain, Type::DGRAM, Some(Protocol::UDP))?
+    if transport == "udp" {
+        let (socket, out) = bind_udp(addr)?;
+        Ok(Bound::Udp(socket, out))
     } else {
-        Socket::new(domain, Type::STREAM, Some(Protocol::TCP))?
-    };
+        Ok(Bound::Tcp(bind_tcp(addr)?))
+    }
+}
+
+fn new_socket(addr: SocketAddr, kind: Type, protocol: Protocol) -> io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), kind, Some(protocol))?;
     if addr.is_ipv6() {
         // `::` and `0.0.0.0` are separate sockets on the same port.
         socket.set_only_v6(true)?;
     }
     socket.set_nonblocking(true)?;
-    if transport == "udp" {
-        let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
-        let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);
-        socket.bind(&addr.into())?;
-        let socket: std::net::UdpSocket = socket.into();
-        let out = socket.try_clone()?;
-        Ok(Bound::Udp(UdpSocket::from_std(socket)?, out))
-    } else {
-        socket.set_reuse_address(true)?;
-        socket.bind(&addr.into())?;
-        socket.listen(1024)?;
-        Ok(Bound::Tcp(TcpListener::from_std(socket.into())?))
-    }
+    Ok(socket)
+}
+
+fn bind_udp(addr: SocketAddr) -> io::Result<(UdpSocket, std::net::UdpSocket)> {
+    let socket = new_socket(addr, Type::DGRAM, Protocol::UDP)?;
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);
+    socket.bind(&addr.into())?;
+    let socket: std::net::UdpSocket = socket.into();
+    let out = socket.try_clone()?;
+    Ok((UdpSocket::from_std(socket)?, out))
+}
+
+fn bind_tcp(addr: SocketAddr) -> io::Result<TcpListener> {
+    let socket = new_socket(addr, Type::STREAM, Protocol::TCP)?;
+    socket.set_reuse_address(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
 }

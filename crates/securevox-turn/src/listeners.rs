@@ -8,14 +8,16 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
 /// TCP connections held at once; more are closed at accept.
 const MAX_TCP_CONNECTIONS: usize = 4096;
 /// Frames queued towards one TCP client before it counts as not reading.
 const TCP_QUEUE: usize = 1024;
+/// A TLS client must finish its handshake within this.
+const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 /// Bytes read from, and at most written to, a TCP connection at once.
 const READ_CHUNK: usize = 16 * 1024;
 /// A TCP connection that has sent nothing for this long is closed (a client keeps its
@@ -39,7 +41,14 @@ pub(crate) async fn udp(engine: Shared, idx: usize, socket: Arc<UdpSocket>) {
     }
 }
 
-pub(crate) async fn tcp(engine: Shared, idx: usize, listener: TcpListener) {
+/// Accepts TURN over TCP, or over TLS when `tls` is given (RFC 8656 §3.1: the same stream
+/// once the handshake is done).
+pub(crate) async fn tcp(
+    engine: Shared,
+    idx: usize,
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     let open = Arc::new(AtomicUsize::new(0));
     loop {
         let Ok((stream, client)) = listener.accept().await else {
@@ -53,16 +62,41 @@ pub(crate) async fn tcp(engine: Shared, idx: usize, listener: TcpListener) {
         let _ = stream.set_nodelay(true);
         open.fetch_add(1, Ordering::Relaxed);
         let (engine, open) = (engine.clone(), open.clone());
+        let tls = tls.clone();
         tokio::spawn(async move {
-            connection(&engine, idx, stream, client).await;
+            match tls {
+                None => {
+                    let (reader, writer) = stream.into_split();
+                    connection(&engine, idx, reader, writer, client).await;
+                }
+                Some(acceptor) => {
+                    match tokio::time::timeout(TLS_HANDSHAKE, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let (reader, writer) = tokio::io::split(stream);
+                            connection(&engine, idx, reader, writer, client).await;
+                        }
+                        Ok(Err(e)) => {
+                            tracing::debug!(%client, error = %e, "TURN TLS handshake failed");
+                        }
+                        Err(_) => {
+                            tracing::debug!(%client, "TURN TLS handshake timed out");
+                        }
+                    }
+                }
+            }
             lock(&engine).on_tcp_closed(idx, client);
             open.fetch_sub(1, Ordering::Relaxed);
         });
     }
 }
 
-async fn connection(engine: &Shared, idx: usize, stream: TcpStream, client: SocketAddr) {
-    let (mut reader, mut writer) = stream.into_split();
+async fn connection(
+    engine: &Shared,
+    idx: usize,
+    mut reader: impl AsyncRead + Unpin,
+    mut writer: impl AsyncWrite + Unpin + Send + 'static,
+    client: SocketAddr,
+) {
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
     lock(engine).register_tcp(idx, client, tx);
     let mut writing = tokio::spawn(async move {

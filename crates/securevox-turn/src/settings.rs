@@ -28,6 +28,17 @@ pub struct TurnSettings {
     pub total_quota: usize,
     /// Per allocation and direction, bits per second; 0 = unlimited.
     pub max_bps: u64,
+    /// TURN over TLS, when a certificate is configured.
+    pub tls: Option<TlsFiles>,
+}
+
+/// A PEM certificate chain and its private key, and the port to serve TURN over TLS on.
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    /// 0 picks a free one (tests).
+    pub port: u16,
 }
 
 impl TurnSettings {

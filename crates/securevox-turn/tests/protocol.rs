@@ -38,6 +38,7 @@ fn settings() -> TurnSettings {
         user_quota: 0,
         total_quota: 0,
         max_bps: 0,
+        tls: None,
     }
 }
 
@@ -92,7 +93,8 @@ impl Client {
     }
 
     async fn with(server: SocketAddr, username: String, password: String) -> Self {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let local = if server.is_ipv6() { "[::1]:0" } else { "127.0.0.1:0" };
+        let socket = UdpSocket::bind(local).await.unwrap();
         Self { socket, server, username, password, nonce: None }
     }
 
@@ -389,5 +391,130 @@ async fn a_deleted_allocation_relays_nothing_more() {
     let late =
         tokio::time::timeout(Duration::from_millis(300), client.socket.recv_from(&mut buf)).await;
     assert!(late.is_err(), "a peer reached the client after the allocation was deleted");
+    turn.shutdown();
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+#[tokio::test]
+async fn turn_over_tls_answers_behind_a_verified_handshake() {
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::{self, pki_types::ServerName, RootCertStore};
+    use turn_server_proto::types::stun::message::BINDING;
+
+    let tls = securevox_turn::settings::TlsFiles {
+        cert: fixture("cert.pem"),
+        key: fixture("key.pem"),
+        port: 0,
+    };
+    let turn = Turn::start(TurnSettings { tls: Some(tls), ..settings() }).unwrap();
+    let port = turn.tls_port().expect("a TLS port");
+    assert_ne!(port, turn.port());
+
+    // A client that trusts only the fixture certificate, as a browser trusts a real one.
+    let mut roots = RootCertStore::empty();
+    let pem = std::fs::read(fixture("cert.pem")).unwrap();
+    let cert = rustls::pki_types::pem::PemObject::from_pem_slice(&pem).unwrap();
+    roots.add(cert).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let local = tcp.local_addr().unwrap();
+    let mut stream =
+        connector.connect(ServerName::try_from("localhost").unwrap(), tcp).await.unwrap();
+
+    // Two requests in one write: the stream is framed, not read as one message per read.
+    let binding = Message::builder_request(BINDING, MessageWriteVec::new()).finish();
+    let allocate = Message::builder_request(ALLOCATE, MessageWriteVec::new()).finish();
+    stream.write_all(&[binding.clone(), allocate].concat()).await.unwrap();
+    let mut replies = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    while replies.len() < 2 {
+        let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "closed early");
+        let mut rest = &buf[..n];
+        while rest.len() >= 20 {
+            let len = 20 + usize::from(u16::from_be_bytes([rest[2], rest[3]]));
+            replies.push(Reply { bytes: rest[..len].to_vec() });
+            rest = &rest[len..];
+        }
+    }
+    let msg = replies[0].msg();
+    assert!(replies[0].is_success());
+    let mapped = msg
+        .attribute::<turn_server_proto::types::stun::attribute::XorMappedAddress>()
+        .unwrap()
+        .addr(msg.transaction_id());
+    assert_eq!(mapped, local, "the reflexive address of the TLS connection");
+    assert_eq!(replies[1].error(), Some(401), "an Allocate is challenged as over UDP");
+    turn.shutdown();
+}
+
+#[test]
+fn a_missing_or_unreadable_certificate_is_reported() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _guard = runtime.enter();
+    let tls = securevox_turn::settings::TlsFiles {
+        cert: fixture("missing.pem"),
+        key: fixture("key.pem"),
+        port: 0,
+    };
+    let err = Turn::start(TurnSettings { tls: Some(tls), ..settings() }).unwrap_err();
+    assert!(err.to_string().contains("missing.pem"), "{err}");
+    let swapped = securevox_turn::settings::TlsFiles {
+        cert: fixture("key.pem"),
+        key: fixture("cert.pem"),
+        port: 0,
+    };
+    let err = Turn::start(TurnSettings { tls: Some(swapped), ..settings() }).unwrap_err();
+    assert!(err.to_string().contains("TLS"), "{err}");
+}
+
+#[tokio::test]
+async fn ipv6_clients_get_ipv6_relays() {
+    use turn_server_proto::types::attribute::RequestedAddressFamily;
+    use turn_server_proto::types::AddressFamily;
+    if std::net::UdpSocket::bind("[::1]:0").is_err() {
+        eprintln!("IPv6 test not run: this host has no ::1");
+        return;
+    }
+    let listen = vec!["::1".parse().unwrap()];
+    let turn =
+        Turn::start(TurnSettings { listen, allow_loopback_peers: true, ..settings() }).unwrap();
+    let server = udp_addr(&turn);
+    assert!(server.is_ipv6());
+    let peer = UdpSocket::bind("[::1]:0").await.unwrap();
+    let mut client = Client::new(server, "alice", 600).await;
+    // Only an IPv6 relay address exists here: an IPv4 relay is refused (440).
+    assert_eq!(client.allocate(None).await.error(), Some(440));
+    let reply = client
+        .request(ALLOCATE, &|b| {
+            b.add_attribute(&RequestedTransport::new(RequestedTransport::UDP)).unwrap();
+            b.add_attribute(&RequestedAddressFamily::new(AddressFamily::IPV6)).unwrap();
+        })
+        .await;
+    assert!(reply.is_success(), "error {:?}", reply.error());
+    let relayed = reply.relayed();
+    assert_eq!(relayed.ip().to_string(), "::1");
+    assert!(client.permit(CHANNEL_BIND, peer.local_addr().unwrap()).await.is_success());
+    peer.send_to(b"over IPv6", relayed).await.unwrap();
+    let mut buf = [0u8; 256];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(2), client.socket.recv_from(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ChannelData::parse(&buf[..n]).unwrap().data(), b"over IPv6");
     turn.shutdown();
 }

@@ -193,3 +193,40 @@ async fn health_and_shutdown_follow_the_embedded_server() {
     assert!(health["turn"].is_null(), "no embedded TURN when turn.enabled = false: {health}");
     off.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn turn_over_tls_relays_when_a_certificate_is_configured() {
+    if !turnutils::available() {
+        return;
+    }
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../securevox-turn/tests/fixtures")
+        .canonicalize()
+        .unwrap();
+    let server = server(true, |c| {
+        c.turn.tls_cert = fixtures.join("cert.pem").display().to_string();
+        c.turn.tls_key = fixtures.join("key.pem").display().to_string();
+        c.turn.tls_port = 0;
+    })
+    .await;
+    let (user, pass, creds) = credentials(&server).await;
+    let turns = creds["uris"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|u| u.as_str().unwrap().strip_prefix("turns:127.0.0.1:"))
+        .expect("a turns: URI once a certificate is configured")
+        .to_owned();
+    let tls_port: u16 = turns.strip_suffix("?transport=tcp").unwrap().parse().unwrap();
+    assert_ne!(tls_port, turn_port(&server).await);
+
+    let peer = Peer::start();
+    let peer_port = peer.port.to_string();
+    let out = blocking(move || {
+        let flags = ["-t", "-S", "-n", "20", "-m", "2", "-e", "127.0.0.1", "-r", &peer_port];
+        turnutils::uclient(tls_port, &user, &pass, &flags)
+    })
+    .await;
+    assert!(turnutils::relayed_all(&out), "uclient over TLS:\n{out}");
+    server.stop().await;
+}

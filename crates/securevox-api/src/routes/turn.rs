@@ -149,9 +149,11 @@ fn uris(state: &AppState, headers: &HeaderMap) -> Vec<String> {
         format!("turn:{host}:{port}?transport=udp"),
         format!("turn:{host}:{port}?transport=tcp"),
     ];
-    // The embedded server does not speak TLS yet: only an external server gets `turns:`.
-    if turn.tls_port != 0 && embedded.is_none() {
-        uris.push(format!("turns:{host}:{}?transport=tcp", turn.tls_port));
+    // The embedded server offers `turns:` when it has a certificate; an external one is
+    // assumed to serve TLS on `tls_port`.
+    let tls_port = if embedded.is_some() { state.turn.tls_port() } else { Some(turn.tls_port) };
+    if let Some(tls_port) = tls_port.filter(|p| *p != 0) {
+        uris.push(format!("turns:{host}:{tls_port}?transport=tcp"));
     }
     uris
 }
