@@ -2,8 +2,7 @@
 //! ChannelData, and the timer that runs the protocol servers' expiries.
 
 use crate::engine::{lock, Shared};
-use crate::relay::BATCH;
-use std::io;
+use crate::relay::take_batch;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -31,13 +30,7 @@ pub(crate) async fn udp(engine: Shared, idx: usize, socket: Arc<UdpSocket>) {
             return;
         }
         let mut guard = lock(&engine);
-        for _ in 0..BATCH {
-            match socket.try_recv_from(&mut buf) {
-                Ok((n, from)) => guard.on_client_packet(idx, from, &buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(_) => {}
-            }
-        }
+        take_batch(&socket, &mut buf, |from, data| guard.on_client_packet(idx, from, data));
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::{Mutex, Weak};
 use tokio::net::UdpSocket;
 
 /// Packets taken per wake-up (and per lock) when a socket has a backlog.
-pub(crate) const BATCH: usize = 64;
+const BATCH: usize = 64;
 
 /// Binds a UDP socket on `ip` at a port of `range` not in `taken`, starting from a random one
 /// so that relayed addresses are hard to guess (RFC 8656 §7.2).
@@ -58,13 +58,22 @@ pub(crate) async fn run(
         }
         let Some(engine) = engine.upgrade() else { return };
         let mut engine = lock(&engine);
-        for _ in 0..BATCH {
-            match socket.try_recv_from(&mut buf) {
-                Ok((n, peer)) => engine.on_peer_packet(advertised, peer, &buf[..n]),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // ICMP errors surface as failed reads on Linux; the next read goes on.
-                Err(_) => {}
-            }
+        take_batch(&socket, &mut buf, |peer, data| engine.on_peer_packet(advertised, peer, data));
+    }
+}
+
+/// Hands up to [`BATCH`] waiting datagrams to `handle`, stopping when the socket is empty.
+pub(crate) fn take_batch(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    mut handle: impl FnMut(SocketAddr, &[u8]),
+) {
+    for _ in 0..BATCH {
+        match socket.try_recv_from(buf) {
+            Ok((n, from)) => handle(from, &buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            // ICMP errors surface as failed reads on Linux; the next read goes on.
+            Err(_) => {}
         }
     }
 }
