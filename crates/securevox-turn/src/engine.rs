@@ -72,7 +72,8 @@ pub(crate) struct Engine {
     tcp: HashMap<(usize, SocketAddr), mpsc::Sender<Vec<u8>>>,
     pub(crate) per_user: HashMap<String, usize>,
     /// The user of an authenticated Allocate on its way to the protocol server.
-    pub(crate) pending_users: HashMap<(usize, SocketAddr), String>,
+    /// (and whether it asked for an even port, EVEN-PORT: RTP's port before RTCP's).
+    pub(crate) pending_users: HashMap<(usize, SocketAddr), (String, bool)>,
     /// The relays of each client (two for a dual-stack allocation).
     client_relays: HashMap<(usize, SocketAddr), Vec<SocketAddr>>,
     /// CreatePermission and ChannelBind requests passed to the protocol server, by
@@ -375,9 +376,10 @@ impl Engine {
                     allocation_transport,
                     family,
                 } => {
-                    let user = self.pending_users.remove(&(idx, client_addr)).unwrap_or_default();
+                    let (user, even) =
+                        self.pending_users.remove(&(idx, client_addr)).unwrap_or_default();
                     let result =
-                        self.open_relay(idx, client_addr, user, allocation_transport, family);
+                        self.open_relay(idx, client_addr, user, even, allocation_transport, family);
                     self.listeners[idx].server.allocated_socket(
                         transport,
                         listen_addr,
@@ -433,6 +435,7 @@ impl Engine {
         idx: usize,
         client: SocketAddr,
         user: String,
+        even: bool,
         transport: TransportType,
         family: AddressFamily,
     ) -> Result<SocketAddr, SocketAllocateError> {
@@ -443,8 +446,8 @@ impl Engine {
         let ip = self.relay_ips[usize::from(v6)]
             .ok_or(SocketAllocateError::AddressFamilyNotSupported)?;
         let taken: HashSet<u16> = self.zombies.iter().map(SocketAddr::port).collect();
-        let (socket, out) =
-            crate::relay::bind(ip, &self.settings.relay_ports, &taken).map_err(|e| {
+        let (socket, out) = crate::relay::bind(ip, &self.settings.relay_ports, &taken, even)
+            .map_err(|e| {
                 tracing::warn!(error = %e, %ip, "no relay port free");
                 SocketAllocateError::InsufficientCapacity
             })?;

@@ -10,7 +10,9 @@ use crate::fastpath::Grant;
 use crate::stats::bump;
 use std::net::SocketAddr;
 use turn_server_proto::api::TurnServerApi;
-use turn_server_proto::types::attribute::{ChannelNumber, RequestedTransport, XorPeerAddress};
+use turn_server_proto::types::attribute::{
+    ChannelNumber, EvenPort, RequestedTransport, XorPeerAddress,
+};
 use turn_server_proto::types::message::{ALLOCATE, CHANNEL_BIND, CONNECT, CREATE_PERMISSION, SEND};
 use turn_server_proto::types::stun::attribute::{ErrorCode, Realm, Username, XorMappedAddress};
 use turn_server_proto::types::stun::message::{
@@ -104,7 +106,8 @@ impl Engine {
                 bump(&self.stats.quota_refusals);
                 return refuse(ErrorCode::INSUFFICIENT_CAPACITY, "Insufficient Capacity");
             }
-            self.pending_users.insert((idx, from), user.user);
+            let even = msg.attribute::<EvenPort>().is_ok();
+            self.pending_users.insert((idx, from), (user.user, even));
         } else if method == CREATE_PERMISSION || method == CHANNEL_BIND {
             if let Some(peer) = self.refused_peer(&msg) {
                 bump(&self.stats.refused_peers);

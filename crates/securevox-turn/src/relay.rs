@@ -12,8 +12,10 @@ use tokio::net::UdpSocket;
 /// Packets taken per wake-up (and per lock) when a socket has a backlog.
 const BATCH: usize = 64;
 
-/// Binds a UDP socket on `ip` at a port of `range` not in `taken`, starting from a random one
-/// so that relayed addresses are hard to guess (RFC 8656 §7.2).
+/// Binds a UDP socket on `ip` at a port of `range` not in `taken` (an even one if `even`),
+/// starting from a random one so that relayed addresses are hard to guess (RFC 8656 §7.2).
+/// turn-server-proto ignores EVEN-PORT; a client that asked for it (RTP, coturn's uclient)
+/// would otherwise drop an odd relay and retry, leaving the allocation behind.
 /// Returns the socket twice: registered with tokio for the reading task, and a plain clone
 /// that the engine sends with (a send is then one `sendto`, not gated by tokio's readiness
 /// state, which a socket just registered does not have yet).
@@ -21,6 +23,7 @@ pub(crate) fn bind(
     ip: IpAddr,
     range: &RangeInclusive<u16>,
     taken: &HashSet<u16>,
+    even: bool,
 ) -> io::Result<(UdpSocket, std::net::UdpSocket)> {
     let (low, high) = (u32::from(*range.start()), u32::from(*range.end()));
     let span = high - low + 1;
@@ -28,7 +31,7 @@ pub(crate) fn bind(
     // Try at most 256 ports: a full range is reported, not searched port by port.
     for i in 0..span.min(256) {
         let port = (low + (start + i) % span) as u16;
-        if taken.contains(&port) {
+        if taken.contains(&port) || (even && port % 2 == 1) {
             continue;
         }
         match std::net::UdpSocket::bind(SocketAddr::new(ip, port)) {
