@@ -83,6 +83,14 @@ impl Reply {
     }
 }
 
+/// The next datagram on `socket` (within 2 s): its length and sender.
+async fn recv(socket: &UdpSocket, buf: &mut [u8]) -> (usize, SocketAddr) {
+    tokio::time::timeout(Duration::from_secs(2), socket.recv_from(buf))
+        .await
+        .expect("a datagram within 2 s")
+        .unwrap()
+}
+
 type Attrs<'a> = &'a dyn Fn(&mut MessageWriteVec);
 
 impl Client {
@@ -318,10 +326,7 @@ async fn peers_reach_the_client_through_its_channel() {
     assert!(client.permit(CHANNEL_BIND, peer.local_addr().unwrap()).await.is_success());
     peer.send_to(b"hello through the relay", relayed).await.unwrap();
     let mut buf = [0u8; 2048];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(2), client.socket.recv_from(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
+    let (n, _) = recv(&client.socket, &mut buf).await;
     let channel = ChannelData::parse(&buf[..n]).unwrap();
     assert_eq!((channel.id(), channel.data()), (0x4000, &b"hello through the relay"[..]));
     let stats = turn.stats().snapshot();
@@ -354,10 +359,7 @@ async fn without_a_channel_peers_reach_the_client_in_data_indications() {
     let payload = b"a peer's STUN check, say, of odd length";
     peer.send_to(payload, relayed).await.unwrap();
     let mut buf = [0u8; 2048];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(2), client.socket.recv_from(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
+    let (n, _) = recv(&client.socket, &mut buf).await;
     let msg = Message::from_bytes(&buf[..n]).expect("a well-formed Data indication");
     assert!(msg.has_class(MessageClass::Indication));
     assert_eq!(msg.method(), DATA, "a Data indication, not a Send indication");
@@ -376,10 +378,7 @@ async fn a_deleted_allocation_relays_nothing_more() {
     let frame = [0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4];
     let mut buf = [0u8; 64];
     client.socket.send_to(&frame, client.server).await.unwrap();
-    let (n, from) = tokio::time::timeout(Duration::from_secs(2), peer.recv_from(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
+    let (n, from) = recv(&peer, &mut buf).await;
     assert_eq!((&buf[..n], from), (&[1u8, 2, 3, 4][..], relayed));
 
     let refresh = client.request(REFRESH, &|b| b.add_attribute(&Lifetime::new(0)).unwrap()).await;
@@ -511,10 +510,7 @@ async fn ipv6_clients_get_ipv6_relays() {
     assert!(client.permit(CHANNEL_BIND, peer.local_addr().unwrap()).await.is_success());
     peer.send_to(b"over IPv6", relayed).await.unwrap();
     let mut buf = [0u8; 256];
-    let (n, _) = tokio::time::timeout(Duration::from_secs(2), client.socket.recv_from(&mut buf))
-        .await
-        .unwrap()
-        .unwrap();
+    let (n, _) = recv(&client.socket, &mut buf).await;
     assert_eq!(ChannelData::parse(&buf[..n]).unwrap().data(), b"over IPv6");
     turn.shutdown();
 }
