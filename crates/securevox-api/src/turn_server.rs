@@ -18,7 +18,12 @@ impl EmbeddedTurn {
             return Ok(None);
         }
         let settings = config.embedded().map_err(std::io::Error::other)?;
-        let turn = Turn::start(settings).map_err(std::io::Error::other)?;
+        let turn = Turn::start(settings).map_err(|e| {
+            std::io::Error::other(format!(
+                "{e} (another TURN server, such as coturn, on the port? set turn.port, or \
+                 turn.enabled = false to use that one)"
+            ))
+        })?;
         let _ = self.running.set((turn.port(), turn.tls_port(), turn.stats().clone()));
         Ok(Some(turn))
     }

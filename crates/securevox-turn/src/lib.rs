@@ -87,6 +87,20 @@ impl Turn {
             .build()
             .map_err(StartError::Runtime)?;
         let handle = runtime.handle().clone();
+        // The thread owns the runtime from the start: if anything below fails, `stop` is
+        // dropped, the thread ends and drops the runtime there (never in the caller's async
+        // context, where tokio forbids it).
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("securevox-turn".into())
+            .spawn(move || {
+                // Runs until `shutdown` (or a dropped `Turn`) ends the wait; dropping the
+                // runtime then closes every socket its tasks held.
+                runtime.block_on(async {
+                    let _ = stopped.await;
+                });
+            })
+            .map_err(StartError::Runtime)?;
         // Sockets register with the runtime they are created in.
         let _in_runtime = handle.enter();
         let (mut sockets, port) = bind_all(&settings)?;
@@ -113,17 +127,6 @@ impl Turn {
             tasks.push(handle.spawn(listeners::tcp(engine.clone(), idx, listener, acceptor)));
         }
         tasks.push(handle.spawn(listeners::timer(engine.clone())));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("securevox-turn".into())
-            .spawn(move || {
-                // Runs until `shutdown` (or a dropped `Turn`) ends the wait; dropping the
-                // runtime then closes every socket its tasks held.
-                runtime.block_on(async {
-                    let _ = stopped.await;
-                });
-            })
-            .map_err(StartError::Runtime)?;
         tracing::info!(
             port,
             relay_v4 = ?relay_ips[0],

@@ -514,3 +514,11 @@ async fn ipv6_clients_get_ipv6_relays() {
     assert_eq!(ChannelData::parse(&buf[..n]).unwrap().data(), b"over IPv6");
     turn.shutdown();
 }
+
+#[tokio::test]
+async fn a_taken_port_is_an_error_not_a_panic() {
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let err = Turn::start(TurnSettings { port, ..settings() }).unwrap_err();
+    assert!(err.to_string().contains("in use"), "{err}");
+}
