@@ -85,7 +85,10 @@ impl Engine {
         };
         if method == ALLOCATE {
             if self.has_allocation(idx, from) {
-                return Verdict::Pass; // a retransmission or a mismatch: the server knows which
+                // RFC 8656 §7.2: the 5-tuple is in use. turn-server-proto would check the
+                // username first and answer 441 to another user — which clients treat as
+                // fatal, where 437 makes them retry from a new address (as with coturn).
+                return refuse(ErrorCode::ALLOCATION_MISMATCH, "Allocation Mismatch");
             }
             if msg
                 .attribute::<RequestedTransport>()

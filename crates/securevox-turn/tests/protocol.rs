@@ -522,3 +522,18 @@ async fn a_taken_port_is_an_error_not_a_panic() {
     let err = Turn::start(TurnSettings { port, ..settings() }).unwrap_err();
     assert!(err.to_string().contains("in use"), "{err}");
 }
+
+#[tokio::test]
+async fn an_address_in_use_gets_437_whoever_asks() {
+    let turn = Turn::start(settings()).unwrap();
+    let mut client = Client::new(udp_addr(&turn), "alice", 600).await;
+    assert!(client.allocate(None).await.is_success());
+    assert_eq!(client.allocate(None).await.error(), Some(437), "alice again");
+    // Another user behind the same address and port (a NAT reusing it, a client that left
+    // its allocation behind): 437, which clients retry from elsewhere, not a fatal 441.
+    client.username = format!("{}:bob", unix_now() + 600);
+    client.password = password_for(SECRET, &client.username);
+    client.nonce = None;
+    assert_eq!(client.allocate(None).await.error(), Some(437));
+    turn.shutdown();
+}
