@@ -24,6 +24,9 @@ fn securevox(data_dir: &Path, database_url: &str) -> Command {
         .env("SECUREVOX_CAPACITY_DISK_THRESHOLD_PERCENT", "100")
         .env("SECUREVOX_CAPACITY_MEMORY_THRESHOLD_PERCENT", "100")
         .env("SECUREVOX_LOG_LEVEL", "warn")
+        // Tests run side by side: each server's embedded TURN takes a free port of its own.
+        .env("SECUREVOX_TURN_PORT", "0")
+        .env("SECUREVOX_TURN_LISTEN", "127.0.0.1")
         .arg("--data-dir")
         .arg(data_dir);
     if !database_url.starts_with("sqlite") {
