@@ -4,8 +4,6 @@
 //! refused before it can reach the table, and only usernames whose message integrity verified
 //! under the derived password are added to it.
 
-use securevox_domain::turn::password_for;
-
 /// Why a username was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialError {
@@ -37,11 +35,6 @@ pub fn check(username: &str, now: i64) -> Result<RestUser, CredentialError> {
         return Err(CredentialError::Expired);
     }
     Ok(RestUser { expires_at, user: user.to_owned() })
-}
-
-/// The password the REST scheme gives `username` under `secret`.
-pub fn password(secret: &[u8], username: &str) -> String {
-    password_for(secret, username)
 }
 
 #[cfg(test)]

@@ -64,7 +64,7 @@ impl Engine {
                 return Verdict::Reply(self.unauthorized(&msg, error));
             }
         };
-        let password = credentials::password(&self.settings.secret, &username);
+        let password = securevox_domain::turn::password_for(&self.settings.secret, &username);
         let key: MessageIntegrityCredentials = LongTermKeyCredentials::new(
             username.clone(),
             password.clone(),
