@@ -65,6 +65,7 @@ struct TurnMetrics {
     quota_refusals: Counter,
     throttled_packets: Counter,
     binding_requests: Counter,
+    strangers_dropped: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -111,6 +112,11 @@ impl TurnMetrics {
             "STUN Binding requests answered",
             t.binding_requests.clone(),
         );
+        registry.register(
+            "turn_unauthenticated_dropped",
+            "Unauthenticated UDP requests dropped by the per-address rate limit",
+            t.strangers_dropped.clone(),
+        );
     }
 
     fn update(&self, s: &securevox_turn::TurnSnapshot) {
@@ -131,6 +137,7 @@ impl TurnMetrics {
         to(&self.quota_refusals, s.quota_refusals);
         to(&self.throttled_packets, s.throttled_packets);
         to(&self.binding_requests, s.stun_bindings);
+        to(&self.strangers_dropped, s.strangers_dropped);
     }
 }
 

@@ -80,6 +80,9 @@ pub(crate) struct Engine {
     /// transaction id, until their response leaves.
     pending_grants: HashMap<[u8; 12], (usize, SocketAddr, Grant)>,
     relay_ips: [Option<std::net::IpAddr>; 2],
+    /// The rate limit on answers to unauthenticated UDP requests.
+    pub(crate) strangers: crate::strangers::Strangers,
+    pub(crate) last_housekeeping: std::time::Instant,
     scratch: Vec<u8>,
     me: Weak<Mutex<Engine>>,
 }
@@ -107,6 +110,8 @@ impl Engine {
                 client_relays: HashMap::new(),
                 pending_grants: HashMap::new(),
                 relay_ips,
+                strangers: crate::strangers::Strangers::default(),
+                last_housekeeping: std::time::Instant::now(),
                 scratch: vec![0; 70_000],
                 me: me.clone(),
             })
@@ -222,6 +227,13 @@ impl Engine {
 
     pub(crate) fn has_allocation(&self, idx: usize, client: SocketAddr) -> bool {
         self.relays.values().any(|r| r.listener == idx && r.client == client)
+    }
+
+    /// Whether listener `idx` holds any allocation, live, on its way or expiring.
+    pub(crate) fn listener_busy(&self, idx: usize) -> bool {
+        !self.zombies.is_empty()
+            || self.client_relays.keys().any(|(i, _)| *i == idx)
+            || self.pending_users.keys().any(|(i, _)| *i == idx)
     }
 
     pub(crate) fn allocations(&self) -> usize {

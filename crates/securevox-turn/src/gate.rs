@@ -39,6 +39,9 @@ impl Engine {
         if method == BINDING && msg.has_class(MessageClass::Request) {
             // Answered here: turn-server-proto 0.7.3 addresses its Binding response to the
             // listening socket instead of the client.
+            if !self.may_answer_stranger(idx, from) {
+                return Verdict::Drop;
+            }
             bump(&self.stats.stun_bindings);
             return Verdict::Reply(binding_response(&msg, from));
         }
@@ -54,13 +57,18 @@ impl Engine {
         }
         // Without a username this is the first request of a client: the protocol server
         // challenges it with a realm and nonce.
-        let Ok(username) = msg.attribute::<Username>() else { return Verdict::Pass };
+        let Ok(username) = msg.attribute::<Username>() else {
+            return self.challenge(idx, from);
+        };
         let username = username.username().to_owned();
         let user = match credentials::check(&username, unix_now()) {
             Ok(user) => user,
             Err(error) => {
                 bump(&self.stats.auth_failures);
                 tracing::debug!(%from, username, %error, "TURN credentials refused");
+                if !self.may_answer_stranger(idx, from) {
+                    return Verdict::Drop;
+                }
                 return Verdict::Reply(self.unauthorized(&msg, error));
             }
         };
@@ -74,7 +82,7 @@ impl Engine {
         let Ok(algorithm) = msg.validate_integrity(&key) else {
             // Wrong password (or realm): the protocol server answers 401 as for any stranger.
             bump(&self.stats.auth_failures);
-            return Verdict::Pass;
+            return self.challenge(idx, from);
         };
         let listener = &mut self.listeners[idx];
         if listener.known_users.insert(username.clone()) {
@@ -136,6 +144,28 @@ impl Engine {
         Verdict::Pass
     }
 
+    /// A request the protocol server will answer with a 401 challenge: passed on within the
+    /// strangers' rate limit.
+    fn challenge(&mut self, idx: usize, from: SocketAddr) -> Verdict {
+        if self.may_answer_stranger(idx, from) {
+            Verdict::Pass
+        } else {
+            Verdict::Drop
+        }
+    }
+
+    /// Whether an answer to an unauthenticated request may go to `from`: always over TCP
+    /// (its handshake proved the address), within the rate limit over UDP.
+    fn may_answer_stranger(&mut self, idx: usize, from: SocketAddr) -> bool {
+        if self.listeners[idx].udp.is_none()
+            || self.strangers.allow(from.ip(), std::time::Instant::now())
+        {
+            return true;
+        }
+        bump(&self.stats.strangers_dropped);
+        false
+    }
+
     /// The first XOR-PEER-ADDRESS of `msg` the policy refuses.
     fn refused_peer(&self, msg: &Message<'_>) -> Option<SocketAddr> {
         peer_addresses(msg).into_iter().find(|addr| self.policy.check(addr.ip()).is_err())
@@ -192,7 +222,7 @@ fn signed_error(
     reply.finish()
 }
 
-fn unix_now() -> i64 {
+pub(crate) fn unix_now() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64)

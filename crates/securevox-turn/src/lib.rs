@@ -16,11 +16,13 @@ pub mod credentials;
 mod engine;
 mod fastpath;
 mod gate;
+mod housekeeping;
 mod listeners;
 pub mod peers;
 mod relay;
 pub mod settings;
 pub mod stats;
+mod strangers;
 mod tls;
 
 pub use settings::TurnSettings;

@@ -4,10 +4,12 @@
 use crate::engine::{lock, Shared};
 use crate::relay::take_batch;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::mpsc;
 
@@ -17,20 +19,23 @@ const MAX_TCP_CONNECTIONS: usize = 4096;
 const TCP_QUEUE: usize = 1024;
 /// A TLS client must finish its handshake within this.
 const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
-/// Bytes read from, and at most written to, a TCP connection at once.
+/// Bytes a waiting TCP connection reads into: a TURN message of a media call fits.
+const FIRST_READ: usize = 2048;
+/// Bytes read at once after a full first read, and at most written at once.
 const READ_CHUNK: usize = 16 * 1024;
+/// Bytes taken from a connection before its frames are handled.
+const READ_AHEAD: usize = 64 * 1024;
 /// A TCP connection that has sent nothing for this long is closed (a client keeps its
 /// allocation alive with refreshes well within this).
 const TCP_IDLE: Duration = Duration::from_mins(15);
 
 pub(crate) async fn udp(engine: Shared, idx: usize, socket: Arc<UdpSocket>) {
-    let mut buf = vec![0u8; 65_536];
     loop {
         if socket.readable().await.is_err() {
             return;
         }
         let mut guard = lock(&engine);
-        take_batch(&socket, &mut buf, |from, data| guard.on_client_packet(idx, from, data));
+        take_batch(&socket, |from, data| guard.on_client_packet(idx, from, data));
     }
 }
 
@@ -93,34 +98,35 @@ async fn connection(
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
     lock(engine).register_tcp(idx, client, tx);
     let mut writing = tokio::spawn(async move {
-        let mut batch = Vec::new();
-        while let Some(frame) = rx.recv().await {
+        while let Some(mut frame) = rx.recv().await {
             // Whatever queued up meanwhile goes out in the same write.
-            batch.clear();
-            batch.extend_from_slice(&frame);
-            while batch.len() < READ_CHUNK {
+            while frame.len() < READ_CHUNK {
                 let Ok(more) = rx.try_recv() else { break };
-                batch.extend_from_slice(&more);
+                frame.extend_from_slice(&more);
             }
-            if writer.write_all(&batch).await.is_err() {
+            if writer.write_all(&frame).await.is_err() {
                 break;
             }
         }
         // The engine dropped the sender (allocation gone, shutdown, slow reader): close.
         let _ = writer.shutdown().await;
     });
+    // An idle connection waits with this small buffer only; a full one means more is
+    // probably there, taken at once into `buf` without waiting.
+    let mut first = [0u8; FIRST_READ];
     let mut buf = Framer::default();
     loop {
-        // Room for a full message per read (a Vec with no spare capacity reads 64 bytes).
-        buf.data.reserve(READ_CHUNK);
-        tokio::select! {
-            read = tokio::time::timeout(TCP_IDLE, reader.read_buf(&mut buf.data)) => {
-                match read {
-                    Ok(Ok(n)) if n > 0 => {}
-                    _ => break,
-                }
-            }
+        let n = tokio::select! {
+            read = tokio::time::timeout(TCP_IDLE, reader.read(&mut first)) => match read {
+                Ok(Ok(n)) if n > 0 => n,
+                _ => break,
+            },
             _ = &mut writing => break,
+        };
+        buf.data.extend_from_slice(&first[..n]);
+        let mut open = true;
+        if n == FIRST_READ {
+            open = read_ready(&mut reader, &mut buf.data);
         }
         let mut guard = lock(engine);
         loop {
@@ -136,8 +142,33 @@ async fn connection(
         }
         drop(guard);
         buf.compact();
+        if !open {
+            break;
+        }
     }
     writing.abort();
+}
+
+/// Appends to `data` what `reader` has ready now, up to [`READ_AHEAD`] bytes, without
+/// waiting; false when the stream ended or failed.
+fn read_ready(reader: &mut (impl AsyncRead + Unpin), data: &mut Vec<u8>) -> bool {
+    let mut cx = Context::from_waker(Waker::noop());
+    let limit = data.len() + READ_AHEAD;
+    while data.len() < limit {
+        let len = data.len();
+        data.resize(len + READ_CHUNK, 0);
+        let mut read = ReadBuf::new(&mut data[len..]);
+        let polled = Pin::new(&mut *reader).poll_read(&mut cx, &mut read);
+        let filled = read.filled().len();
+        data.truncate(len + filled);
+        match polled {
+            Poll::Ready(Ok(())) if filled > 0 => {}
+            Poll::Ready(_) => return false,
+            // Nothing more now; the next read re-registers the task's own waker.
+            Poll::Pending => return true,
+        }
+    }
+    true
 }
 
 /// Splits a TURN byte stream into STUN messages and ChannelData (padding dropped).
@@ -168,12 +199,15 @@ impl Framer {
         Ok(Some(range))
     }
 
-    /// Drops consumed bytes so the buffer holds at most one partial frame.
+    /// Drops consumed bytes so the buffer holds at most one partial frame, and gives back
+    /// memory an idle connection does not need.
     pub(crate) fn compact(&mut self) {
         self.data.drain(..self.start);
         self.start = 0;
-        if self.data.capacity() > 256 * 1024 && self.data.len() < 64 * 1024 {
-            self.data.shrink_to(64 * 1024);
+        if self.data.is_empty() {
+            self.data = Vec::new();
+        } else if self.data.capacity() > 2 * READ_AHEAD {
+            self.data.shrink_to(READ_AHEAD);
         }
     }
 }
@@ -183,6 +217,7 @@ pub(crate) async fn timer(engine: Shared) {
     loop {
         let deadline = {
             let mut guard = lock(&engine);
+            guard.housekeeping(std::time::Instant::now(), crate::gate::unix_now());
             let next = guard.poll_all();
             guard.deadline(next)
         };

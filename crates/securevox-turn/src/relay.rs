@@ -2,6 +2,7 @@
 //! range, and the task that hands what peers send to the engine.
 
 use crate::engine::{lock, Engine};
+use std::cell::RefCell;
 use std::collections::HashSet;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
@@ -54,23 +55,28 @@ pub(crate) async fn run(
     socket: std::sync::Arc<UdpSocket>,
     advertised: SocketAddr,
 ) {
-    let mut buf = vec![0u8; 65_536];
     loop {
         if socket.readable().await.is_err() {
             return;
         }
         let Some(engine) = engine.upgrade() else { return };
         let mut engine = lock(&engine);
-        take_batch(&socket, &mut buf, |peer, data| engine.on_peer_packet(advertised, peer, data));
+        take_batch(&socket, |peer, data| engine.on_peer_packet(advertised, peer, data));
     }
 }
 
+thread_local! {
+    /// The datagram buffer of every socket on the TURN thread: reads are handled before the
+    /// next one, so one buffer serves them all (rather than 64 KiB per allocation).
+    static DATAGRAM: RefCell<Vec<u8>> = RefCell::new(vec![0; 65_536]);
+}
+
 /// Hands up to [`BATCH`] waiting datagrams to `handle`, stopping when the socket is empty.
-pub(crate) fn take_batch(
-    socket: &UdpSocket,
-    buf: &mut [u8],
-    mut handle: impl FnMut(SocketAddr, &[u8]),
-) {
+pub(crate) fn take_batch(socket: &UdpSocket, mut handle: impl FnMut(SocketAddr, &[u8])) {
+    DATAGRAM.with_borrow_mut(|buf| batch(socket, buf, &mut handle));
+}
+
+fn batch(socket: &UdpSocket, buf: &mut [u8], handle: &mut impl FnMut(SocketAddr, &[u8])) {
     for _ in 0..BATCH {
         match socket.try_recv_from(buf) {
             Ok((n, from)) => handle(from, &buf[..n]),

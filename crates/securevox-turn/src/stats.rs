@@ -20,6 +20,8 @@ pub struct TurnStats {
     /// Packets dropped by the per-allocation bandwidth cap.
     pub throttled_packets: AtomicU64,
     pub stun_bindings: AtomicU64,
+    /// Unauthenticated UDP requests dropped by the per-address rate limit.
+    pub strangers_dropped: AtomicU64,
 }
 
 /// A consistent-enough copy for reports.
@@ -35,6 +37,7 @@ pub struct TurnSnapshot {
     pub quota_refusals: u64,
     pub throttled_packets: u64,
     pub stun_bindings: u64,
+    pub strangers_dropped: u64,
 }
 
 impl TurnStats {
@@ -51,6 +54,7 @@ impl TurnStats {
             quota_refusals: get(&self.quota_refusals),
             throttled_packets: get(&self.throttled_packets),
             stun_bindings: get(&self.stun_bindings),
+            strangers_dropped: get(&self.strangers_dropped),
         }
     }
 }

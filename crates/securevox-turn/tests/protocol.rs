@@ -397,10 +397,67 @@ fn fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
 }
 
+/// The next `count` STUN messages from a TURN stream (within 5 s).
+async fn read_messages(
+    stream: &mut (impl tokio::io::AsyncRead + Unpin),
+    count: usize,
+) -> Vec<Reply> {
+    use tokio::io::AsyncReadExt;
+    let mut replies = Vec::new();
+    let mut data = Vec::new();
+    let mut buf = vec![0u8; 4096];
+    while replies.len() < count {
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .expect("the server answered within 5 s")
+            .unwrap();
+        assert!(n > 0, "closed early");
+        data.extend_from_slice(&buf[..n]);
+        while data.len() >= 20 {
+            let len = 20 + usize::from(u16::from_be_bytes([data[2], data[3]]));
+            if data.len() < len {
+                break;
+            }
+            replies.push(Reply { bytes: data.drain(..len).collect() });
+        }
+    }
+    replies
+}
+
+#[tokio::test]
+async fn a_burst_over_tcp_is_framed_and_answered_in_full() {
+    use tokio::io::AsyncWriteExt;
+    use turn_server_proto::types::stun::message::BINDING;
+    let turn = Turn::start(settings()).unwrap();
+    let tcp = turn.addresses().iter().find(|(t, _)| *t == "tcp").unwrap().1;
+    let mut stream = tokio::net::TcpStream::connect(tcp).await.unwrap();
+    // 300 requests (12 000 bytes) in one write: more than one read of the connection's first
+    // buffer, and more unauthenticated answers than UDP's burst allows — TCP proved the address.
+    let requests: Vec<Vec<u8>> = (0..300)
+        .map(|i| {
+            let method = if i % 2 == 0 { BINDING } else { ALLOCATE };
+            Message::builder_request(method, MessageWriteVec::new()).finish()
+        })
+        .collect();
+    stream.write_all(&requests.concat()).await.unwrap();
+    let replies = read_messages(&mut stream, 300).await;
+    for (i, (request, reply)) in requests.iter().zip(&replies).enumerate() {
+        let sent = Message::from_bytes(request).unwrap();
+        assert_eq!(reply.msg().transaction_id(), sent.transaction_id(), "answer {i} in order");
+        if i % 2 == 0 {
+            assert!(reply.is_success());
+        } else {
+            assert_eq!(reply.error(), Some(401));
+        }
+    }
+    assert_eq!(turn.stats().snapshot().strangers_dropped, 0);
+    turn.shutdown();
+}
+
 #[tokio::test]
 async fn turn_over_tls_answers_behind_a_verified_handshake() {
     use std::sync::Arc;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncWriteExt;
     use tokio_rustls::rustls::{self, pki_types::ServerName, RootCertStore};
     use turn_server_proto::types::stun::message::BINDING;
 
@@ -435,21 +492,7 @@ async fn turn_over_tls_answers_behind_a_verified_handshake() {
     let binding = Message::builder_request(BINDING, MessageWriteVec::new()).finish();
     let allocate = Message::builder_request(ALLOCATE, MessageWriteVec::new()).finish();
     stream.write_all(&[binding.clone(), allocate].concat()).await.unwrap();
-    let mut replies = Vec::new();
-    let mut buf = vec![0u8; 4096];
-    while replies.len() < 2 {
-        let n = tokio::time::timeout(Duration::from_secs(2), stream.read(&mut buf))
-            .await
-            .unwrap()
-            .unwrap();
-        assert!(n > 0, "closed early");
-        let mut rest = &buf[..n];
-        while rest.len() >= 20 {
-            let len = 20 + usize::from(u16::from_be_bytes([rest[2], rest[3]]));
-            replies.push(Reply { bytes: rest[..len].to_vec() });
-            rest = &rest[len..];
-        }
-    }
+    let replies = read_messages(&mut stream, 2).await;
     let msg = replies[0].msg();
     assert!(replies[0].is_success());
     let mapped = msg
@@ -535,5 +578,43 @@ async fn an_address_in_use_gets_437_whoever_asks() {
     client.password = password_for(SECRET, &client.username);
     client.nonce = None;
     assert_eq!(client.allocate(None).await.error(), Some(437));
+    turn.shutdown();
+}
+
+#[tokio::test]
+async fn unauthenticated_answers_are_rate_limited_per_address() {
+    let turn = Turn::start(settings()).unwrap();
+    let server = udp_addr(&turn);
+    let flood = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let unauthenticated = Message::builder_request(ALLOCATE, MessageWriteVec::new()).finish();
+    let (sent, mut answered) = (400, 0);
+    let mut buf = vec![0u8; 2048];
+    // In batches the socket buffers hold, so that only the server decides what is dropped.
+    for _ in 0..sent / 20 {
+        for _ in 0..20 {
+            flood.send_to(&unauthenticated, server).await.unwrap();
+        }
+        while let Ok(Ok((n, _))) =
+            tokio::time::timeout(Duration::from_millis(50), flood.recv_from(&mut buf)).await
+        {
+            let reply = Reply { bytes: buf[..n].to_vec() };
+            assert_eq!(reply.error(), Some(401));
+            answered += 1;
+        }
+    }
+    // A burst of 200, then 50/s while the flood lasts (well under 2 s).
+    assert!((200..=300).contains(&answered), "{answered} of {sent} answered");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(turn.stats().snapshot().strangers_dropped, sent - answered);
+    // Another address is answered.
+    let other = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let binding = Message::builder_request(
+        turn_server_proto::types::stun::message::BINDING,
+        MessageWriteVec::new(),
+    )
+    .finish();
+    other.send_to(&binding, server).await.unwrap();
+    let (n, _) = recv(&other, &mut buf).await;
+    assert!(Reply { bytes: buf[..n].to_vec() }.is_success());
     turn.shutdown();
 }
