@@ -24,6 +24,9 @@
 #     OUT_DIR=target/bench-signaling  MAX_SECONDS=60  PORT_BASE=(20000 + 120*(PID%100))  EXTRA_LOAD_ARGS=""
 #     QUIET_MAX_CORES=0.15 (wait before each run until other processes use less) QUIET_WAIT_S=600
 #     OTHER_MAX=0.15 ATTEMPTS=3 (a run during which others used more CPU is redone, up to ATTEMPTS)
+#     PERF=1 (profile our server during each load: $LOGS/<run>.perf.data, read with
+#       `perf report -i … --no-children`; the profiler's own cost makes those runs' CPU figures
+#       unusable for the comparison)
 # Output: $OUT_DIR/results-<stamp>.jsonl (one line per run), $OUT_DIR/summary-<stamp>.md,
 #   server logs in $OUT_DIR/logs-<stamp>/.
 set -uo pipefail
@@ -73,6 +76,10 @@ cargo build --release -q -p securevox || { log "build failed"; exit 1; }
 # a private copy: a rebuild of target/release during the matrix must not change what is measured
 cp "$ROOT/target/release/securevox" "$WORK/securevox"
 BIN=$WORK/securevox
+# signaling only: the embedded TURN server's port would collide with a TURN server running
+export SECUREVOX_TURN_ENABLED=false
+# perf finds the symbols of the (deleted) private copy by build id
+[ -n "${PERF:-}" ] && perf buildid-cache -a "$BIN"
 # provenance: commit, a hash of uncommitted changes (tracked diff + untracked files), the binary's hash
 dirty=$( { git diff HEAD -- crates Cargo.toml Cargo.lock; git ls-files -z --others --exclude-standard -- crates | xargs -0 -r cat; } | sha256sum | cut -c1-12)
 BUILD="$(git rev-parse --short HEAD)"
@@ -213,12 +220,18 @@ run_one() {
     fi
   fi
   rm -f "$WORK/order.jsonl"
+  local perf_pid=""
+  if [ -n "${PERF:-}" ] && [ "$server" = securevox ]; then
+    perf record -q -e cpu-clock -F 1999 -g -p "$SPID" -o "$LOGS/$tag.perf.data" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   m0=$(cpu_ticks); s0=$(proc_ticks "$SPID"); w0=$(date +%s.%N)
   # shellcheck disable=SC2046,SC2086
   line=$(cd "$HARNESS" && ORDER_CHECK_OUT="$WORK/order.jsonl" NODE_OPTIONS="--require $HELPERS/signaling-order-check.cjs" \
     "${LOAD_PFX[@]}" node load.js --url "$url" $(scenario_args "$sc") "${tokens_arg[@]}" --auth "$AUTH" \
     --server-pid "$SPID" --max-seconds "$MAX_SECONDS" --quiet $EXTRA_LOAD_ARGS 2>>"$LOGS/$tag.load.log" | tail -n 1)
   m1=$(cpu_ticks); s1=$(proc_ticks "$SPID"); w1=$(date +%s.%N)
+  if [ -n "$perf_pid" ]; then kill -INT "$perf_pid"; wait "$perf_pid" 2>/dev/null; fi
   panics_run=$(grep -c "panicked at" "$LOGS/$tag.log" 2>/dev/null); panics_run=${panics_run:-0}
   stop_server
   panics=$(grep -c "panicked at" "$LOGS/$tag.log" 2>/dev/null); panics=${panics:-0}

@@ -14,6 +14,7 @@ pub mod connection;
 pub mod identity;
 pub mod presence;
 pub mod requests;
+mod signal_body;
 
 use crate::error::ApiError;
 use crate::state::AppState;

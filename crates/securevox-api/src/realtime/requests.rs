@@ -4,6 +4,7 @@
 
 use crate::error::ApiError;
 use crate::realtime::presence::Status;
+use crate::realtime::signal_body::{CandidateIn, SdpIn};
 use securevox_domain::call::{check_candidate, check_sdp, Media, SdpKind};
 use serde::Deserialize;
 use serde_json::value::RawValue;
@@ -79,33 +80,6 @@ struct RelayIn {
 /// A field that is there, even as `null` (`Option` alone would read `null` as missing).
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue>>, D::Error> {
     Box::<RawValue>::deserialize(d).map(Some)
-}
-
-/// `RTCSessionDescriptionInit`, or the bare SDP text.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum SdpIn<'a> {
-    Text(Cow<'a, str>),
-    Description {
-        #[serde(rename = "type")]
-        kind: Option<Cow<'a, str>>,
-        sdp: Cow<'a, str>,
-    },
-}
-
-/// `RTCIceCandidateInit`, the bare candidate line, or null (end of candidates).
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum CandidateIn<'a> {
-    Text(Cow<'a, str>),
-    Init {
-        candidate: Option<Cow<'a, str>>,
-        #[serde(rename = "sdpMid")]
-        sdp_mid: Option<Cow<'a, str>>,
-        #[serde(rename = "sdpMLineIndex")]
-        m_line_index: Option<u64>,
-    },
-    Null(()),
 }
 
 #[derive(Deserialize)]
@@ -235,7 +209,7 @@ fn relay(kind: SignalKind, data: &str) -> Result<Relay, ApiError> {
                 CandidateIn::Init { candidate, sdp_mid, m_line_index } => {
                     check_candidate(candidate.as_deref(), sdp_mid.as_deref(), *m_line_index)
                 }
-                CandidateIn::Null(()) => Ok(()),
+                CandidateIn::Null => Ok(()),
             }
             .map_err(|e| invalid_signal(&e))?;
             candidate
