@@ -9,6 +9,7 @@
 pub mod call;
 pub mod capacity;
 pub mod clock;
+pub mod delivery;
 pub mod password;
 pub mod profile;
 pub mod registration;

@@ -10,8 +10,10 @@
 
 mod account_admin;
 mod calls;
+mod delivery;
 mod error;
 mod invites;
+mod key_directory;
 mod registration;
 mod sessions;
 mod settings;
@@ -28,8 +30,15 @@ use std::time::Duration;
 
 pub use account_admin::{AccountChange, AccountChangeError};
 pub use calls::{CallHistoryEntry, NewCall};
+pub use delivery::{
+    ConversationRecord, Delivered, DeliveryError, InboxBody, InboxItem, NewCommit, NewConversation,
+    NewGroupMessage, NewWelcome,
+};
 pub use error::StoreError;
 pub use invites::{InviteRecord, NewInvite};
+pub use key_directory::{
+    ClaimedKeyPackage, DeviceError, DeviceRecord, KeyPackageCount, NewDevice, NewKeyPackage,
+};
 pub use registration::{Admission, InvitePolicy, NewUser, RegisterError};
 pub use sessions::{NewSession, RefreshOutcome, SessionAuth, SessionRecord};
 pub use users::UserRecord;
