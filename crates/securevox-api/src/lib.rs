@@ -62,6 +62,8 @@ pub use state::AppState;
         (name = "admin", description = "Server administration (admins only)"),
         (name = "calls", description = "Calls: start, history, per-call tokens, STUN/TURN credentials. \
                                          Signaling itself runs over Socket.IO at /socket.io/ (docs/SOCKETIO.md)."),
+        (name = "keys", description = "End-to-end encryption's key directory: identity keys, devices and \
+                                        their MLS KeyPackages. Public keys only (docs/E2EE.md)."),
         (name = "operations", description = "Health and monitoring"),
     )
 )]
@@ -79,6 +81,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::admin_capacity::routes())
         .merge(routes::turn::routes())
         .merge(routes::calls::routes())
+        .merge(routes::keys::routes())
+        .merge(routes::key_packages::routes())
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").into();
     let components = openapi.components.get_or_insert_with(Default::default);

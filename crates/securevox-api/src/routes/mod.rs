@@ -8,6 +8,8 @@ pub mod admin_registration;
 pub mod admin_users;
 pub mod auth;
 pub mod calls;
+pub mod key_packages;
+pub mod keys;
 pub mod me;
 pub mod ops;
 pub mod turn;
