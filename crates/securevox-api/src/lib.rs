@@ -64,6 +64,8 @@ pub use state::AppState;
                                          Signaling itself runs over Socket.IO at /socket.io/ (docs/SOCKETIO.md)."),
         (name = "keys", description = "End-to-end encryption's key directory: identity keys, devices and \
                                         their MLS KeyPackages. Public keys only (docs/E2EE.md)."),
+        (name = "chat", description = "End-to-end encrypted conversations: MLS groups, Commits, messages and \
+                                        device inboxes. The server sees MLS headers only (docs/E2EE.md)."),
         (name = "operations", description = "Health and monitoring"),
     )
 )]
@@ -83,6 +85,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::calls::routes())
         .merge(routes::keys::routes())
         .merge(routes::key_packages::routes())
+        .merge(routes::conversations::routes())
+        .merge(routes::delivery::routes())
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").into();
     let components = openapi.components.get_or_insert_with(Default::default);

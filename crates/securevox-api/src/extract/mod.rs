@@ -3,11 +3,13 @@
 mod auth;
 mod bearer;
 mod client_ip;
+mod device;
 mod id_path;
 mod json;
 
 pub use auth::{AdminUser, AuthUser};
 pub use bearer::bearer_token;
 pub use client_ip::{client_ip, ClientIp, ClientScheme};
+pub use device::{DeviceCaller, DEVICE_HEADER};
 pub use id_path::IdPath;
 pub use json::{ApiJson, ApiQuery};

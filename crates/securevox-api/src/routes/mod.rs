@@ -8,6 +8,8 @@ pub mod admin_registration;
 pub mod admin_users;
 pub mod auth;
 pub mod calls;
+pub mod conversations;
+pub mod delivery;
 pub mod key_packages;
 pub mod keys;
 pub mod me;

@@ -1,0 +1,400 @@
+//! End-to-end encrypted chat over real HTTP with real MLS clients (openmls): a group is
+//! created, members are added by Commit + Welcome, messages go both ways through device
+//! inboxes, two Commits race for one epoch (one wins, the other rebases, all converge), and
+//! what the server stored holds no plaintext.
+
+#![allow(clippy::unwrap_used, clippy::too_many_lines)] // test code: a panic is the failure report
+
+mod common;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use common::{code, Backend, Session, TestServer};
+use ed25519_dalek::{Signer as _, SigningKey};
+use openmls::prelude::tls_codec::{Deserialize as _, Serialize as _};
+use openmls::prelude::*;
+use openmls_basic_credential::SignatureKeyPair;
+use openmls_rust_crypto::OpenMlsRustCrypto;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+on_both_backends!(members_talk_through_the_delivery_service, one_commit_wins_each_epoch);
+
+const CS: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
+
+/// One device of a user: its session, MLS signer and key storage, and its groups.
+struct Client {
+    session: Session,
+    device_id: String,
+    signer: SignatureKeyPair,
+    provider: OpenMlsRustCrypto,
+    credential: CredentialWithKey,
+    cursor: i64,
+}
+
+impl Client {
+    /// Registers `session`'s identity key and one device, and uploads 5 KeyPackages.
+    async fn new(server: &TestServer, session: Session) -> Self {
+        let identity = SigningKey::from_bytes(&rand::random());
+        let body = json!({ "public_key": B64.encode(identity.verifying_key().as_bytes()) });
+        let (status, _) = server
+            .call(Method::PUT, "/api/v1/keys/identity", Some(body), Some(&session.access))
+            .await;
+        assert_eq!(status, StatusCode::OK);
+        let signer = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
+        let message = securevox_api::routes::keys::device_signature_message(
+            &session.user_id,
+            signer.public(),
+        );
+        let body = json!({
+            "signature_key": B64.encode(signer.public()),
+            "identity_signature": B64.encode(identity.sign(&message).to_bytes()),
+        });
+        let (status, device) = server.post("/api/v1/devices", body, Some(&session.access)).await;
+        assert_eq!(status, StatusCode::CREATED, "{device}");
+        let device_id = device["id"].as_str().unwrap().to_owned();
+        let credential = CredentialWithKey {
+            credential: BasicCredential::new(
+                format!("{}:{device_id}", session.user_id).into_bytes(),
+            )
+            .into(),
+            signature_key: signer.public().into(),
+        };
+        let client = Self {
+            session,
+            device_id,
+            signer,
+            provider: OpenMlsRustCrypto::default(),
+            credential,
+            cursor: 0,
+        };
+        let packages: Vec<String> = (0..5).map(|_| client.key_package()).collect();
+        let (status, body) = client
+            .post(
+                server,
+                &format!("/api/v1/devices/{}/key-packages", client.device_id),
+                json!({ "key_packages": packages }),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        client
+    }
+
+    fn key_package(&self) -> String {
+        let bundle = KeyPackage::builder()
+            .build(CS, &self.provider, &self.signer, self.credential.clone())
+            .unwrap();
+        B64.encode(
+            MlsMessageOut::from(bundle.key_package().clone()).tls_serialize_detached().unwrap(),
+        )
+    }
+
+    /// A request as this device (`X-Device-Id`).
+    async fn post(&self, server: &TestServer, path: &str, body: Value) -> (StatusCode, Value) {
+        let response = server
+            .http
+            .post(server.url(path))
+            .bearer_auth(&self.session.access)
+            .header("x-device-id", &self.device_id)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The device's new inbox items, acknowledged.
+    async fn sync(&mut self, server: &TestServer) -> Vec<Value> {
+        let path = format!("/api/v1/devices/{}/inbox?after={}", self.device_id, self.cursor);
+        let (status, page) = server.get(&path, Some(&self.session.access)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let items = page["items"].as_array().unwrap().clone();
+        self.cursor = page["next_after"].as_i64().unwrap();
+        let ack = format!("/api/v1/devices/{}/inbox/ack", self.device_id);
+        let (status, _) =
+            server.post(&ack, json!({ "up_to": self.cursor }), Some(&self.session.access)).await;
+        assert_eq!(status, StatusCode::OK);
+        items
+    }
+
+    fn create_group(&self, conversation_id: &str) -> MlsGroup {
+        MlsGroup::builder()
+            .ciphersuite(CS)
+            .use_ratchet_tree_extension(true)
+            .with_group_id(GroupId::from_slice(conversation_id.as_bytes()))
+            .build(&self.provider, &self.signer, self.credential.clone())
+            .unwrap()
+    }
+
+    fn join(&self, welcome: &str) -> MlsGroup {
+        let bytes = B64.decode(welcome).unwrap();
+        let MlsMessageBodyIn::Welcome(welcome) =
+            MlsMessageIn::tls_deserialize_exact(bytes.as_slice()).unwrap().extract()
+        else {
+            panic!("not a Welcome")
+        };
+        let config = MlsGroupJoinConfig::builder().use_ratchet_tree_extension(true).build();
+        StagedWelcome::new_from_welcome(&self.provider, &config, welcome, None)
+            .unwrap()
+            .into_group(&self.provider)
+            .unwrap()
+    }
+
+    /// Processes an inbox message in `group`: the plaintext of an application message, or
+    /// `None` after merging a Commit.
+    fn process(&self, group: &mut MlsGroup, data: &str) -> Option<Vec<u8>> {
+        let bytes = B64.decode(data).unwrap();
+        let message = MlsMessageIn::tls_deserialize_exact(bytes.as_slice())
+            .unwrap()
+            .try_into_protocol_message()
+            .unwrap();
+        match group.process_message(&self.provider, message).unwrap().into_content() {
+            ProcessedMessageContent::ApplicationMessage(m) => Some(m.into_bytes()),
+            ProcessedMessageContent::StagedCommitMessage(staged) => {
+                group.merge_staged_commit(&self.provider, *staged).unwrap();
+                None
+            }
+            _ => panic!("unexpected content"),
+        }
+    }
+
+    fn encrypt(&self, group: &mut MlsGroup, text: &[u8]) -> String {
+        let message = group.create_message(&self.provider, &self.signer, text).unwrap();
+        B64.encode(message.to_bytes().unwrap())
+    }
+}
+
+fn to_b64(message: &MlsMessageOut) -> String {
+    B64.encode(message.to_bytes().unwrap())
+}
+
+/// Alice creates a group conversation with bob and adds his device; both hold the group.
+async fn group_of_two(
+    server: &TestServer,
+    alice: &Client,
+    bob: &mut Client,
+) -> (String, MlsGroup, MlsGroup) {
+    let (status, conversation) = alice
+        .post(
+            server,
+            "/api/v1/conversations",
+            json!({ "kind": "group", "name": "team", "members": [bob.session.user_id] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{conversation}");
+    let id = conversation["id"].as_str().unwrap().to_owned();
+    assert_eq!(conversation["epoch"], 0);
+    let mut alice_group = alice.create_group(&id);
+
+    let claim = format!("/api/v1/users/{}/key-packages/claim", bob.session.user_id);
+    let (status, claimed) = server.post(&claim, json!({}), Some(&alice.session.access)).await;
+    assert_eq!(status, StatusCode::OK, "{claimed}");
+    let bytes = B64.decode(claimed["key_packages"][0]["key_package"].as_str().unwrap()).unwrap();
+    let MlsMessageBodyIn::KeyPackage(kp) =
+        MlsMessageIn::tls_deserialize_exact(bytes.as_slice()).unwrap().extract()
+    else {
+        panic!("not a KeyPackage")
+    };
+    let kp = kp.validate(alice.provider.crypto(), ProtocolVersion::Mls10).unwrap();
+    let (commit, welcome, _) =
+        alice_group.add_members(&alice.provider, &alice.signer, &[kp]).unwrap();
+    let body = json!({ "commit": to_b64(&commit), "welcome": to_b64(&welcome) });
+    let (status, accepted) =
+        alice.post(server, &format!("/api/v1/conversations/{id}/commits"), body).await;
+    assert_eq!(status, StatusCode::OK, "{accepted}");
+    assert_eq!((accepted["seq"].as_i64(), accepted["epoch"].as_i64()), (Some(1), Some(1)));
+    alice_group.merge_pending_commit(&alice.provider).unwrap();
+
+    let items = bob.sync(server).await;
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0]["kind"], "welcome");
+    let bob_group = bob.join(items[0]["data"].as_str().unwrap());
+    assert_eq!(
+        alice_group.epoch_authenticator().as_slice(),
+        bob_group.epoch_authenticator().as_slice()
+    );
+    (id, alice_group, bob_group)
+}
+
+async fn members_talk_through_the_delivery_service(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let alice = Client::new(&server, server.user(&admin, "alice").await).await;
+    let mut bob = Client::new(&server, server.user(&admin, "bob").await).await;
+    let (id, mut alice_group, mut bob_group) = group_of_two(&server, &alice, &mut bob).await;
+    let marker = format!("canary-{}", uuid::Uuid::new_v4().simple());
+
+    // Alice writes; bob's device reads it from its inbox, in order.
+    let messages = format!("/api/v1/conversations/{id}/messages");
+    for n in 0..3 {
+        let text = format!("{marker} hello {n}");
+        let body = json!({ "message": alice.encrypt(&mut alice_group, text.as_bytes()) });
+        let (status, accepted) = alice.post(&server, &messages, body).await;
+        assert_eq!(status, StatusCode::CREATED, "{accepted}");
+        assert_eq!(accepted["seq"], 2 + n);
+    }
+    let items = bob.sync(&server).await;
+    let texts: Vec<String> = items
+        .iter()
+        .map(|i| {
+            String::from_utf8(bob.process(&mut bob_group, i["data"].as_str().unwrap()).unwrap())
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(texts, (0..3).map(|n| format!("{marker} hello {n}")).collect::<Vec<_>>());
+    assert!(bob.sync(&server).await.is_empty(), "acknowledged items are not handed out again");
+
+    // Bob answers.
+    let body =
+        json!({ "message": bob.encrypt(&mut bob_group, format!("{marker} hi alice").as_bytes()) });
+    assert_eq!(bob.post(&server, &messages, body).await.0, StatusCode::CREATED);
+    let mut alice = alice;
+    let items = alice.sync(&server).await;
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["sender_device"], bob.device_id.as_str());
+    let plain = alice.process(&mut alice_group, items[0]["data"].as_str().unwrap()).unwrap();
+    assert_eq!(plain, format!("{marker} hi alice").into_bytes());
+
+    // Refusals: no device named, a Commit sent as a message, garbage, another group's message,
+    // a stranger.
+    let response = server
+        .http
+        .post(server.url(&messages))
+        .bearer_auth(&alice.session.access)
+        .json(&json!({ "message": alice.encrypt(&mut alice_group, b"x") }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let self_update = alice_group
+        .self_update(&alice.provider, &alice.signer, LeafNodeParameters::default())
+        .unwrap()
+        .into_commit();
+    alice_group.clear_pending_commit(alice.provider.storage()).unwrap();
+    let (status, body) =
+        alice.post(&server, &messages, json!({ "message": to_b64(&self_update) })).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "wrong_content_type"));
+    let (status, body) = alice
+        .post(&server, &messages, json!({ "message": B64.encode(b"\x00\x01\x00\x02xx") }))
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_mls_message"));
+    let (status, other) = alice
+        .post(
+            &server,
+            "/api/v1/conversations",
+            json!({ "kind": "direct", "members": [bob.session.user_id] }),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let other_messages =
+        format!("/api/v1/conversations/{}/messages", other["id"].as_str().unwrap());
+    let body = json!({ "message": alice.encrypt(&mut alice_group, b"wrong place") });
+    let (status, body) = alice.post(&server, &other_messages, body).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "wrong_group"));
+    let carol = Client::new(&server, server.user(&admin, "carol").await).await;
+    let body = json!({ "message": alice.encrypt(&mut alice_group, b"x") });
+    let (status, _) = carol.post(&server, &messages, body).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a stranger learns nothing of the conversation");
+    let (status, _) = server
+        .get(&format!("/api/v1/devices/{}/inbox", bob.device_id), Some(&carol.session.access))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nor reads another's inbox");
+
+    // Lists and details.
+    let (status, list) = server.get("/api/v1/conversations", Some(&bob.session.access)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    let (_, detail) =
+        server.get(&format!("/api/v1/conversations/{id}"), Some(&bob.session.access)).await;
+    assert_eq!(detail["devices"].as_array().unwrap().len(), 2);
+    assert_eq!(detail["group_id"], B64.encode(id.as_bytes()));
+
+    // The server holds no plaintext: the marker is nowhere in the SQLite file and its WAL.
+    // (Positive control: the conversation's name, which the server does keep, is found.)
+    if server.db.url.starts_with("sqlite") {
+        let contains =
+            |bytes: &[u8], needle: &[u8]| bytes.windows(needle.len()).any(|w| w == needle);
+        let mut name_seen = false;
+        for entry in std::fs::read_dir(server.dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                let bytes = std::fs::read(&path).unwrap();
+                name_seen |= contains(&bytes, b"team");
+                assert!(
+                    !contains(&bytes, marker.as_bytes()),
+                    "{} holds the plaintext marker",
+                    path.display()
+                );
+            }
+        }
+        assert!(name_seen, "the scan read the database");
+    }
+    server.stop().await;
+}
+
+async fn one_commit_wins_each_epoch(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let mut alice = Client::new(&server, server.user(&admin, "alice").await).await;
+    let mut bob = Client::new(&server, server.user(&admin, "bob").await).await;
+    let (id, mut alice_group, mut bob_group) = group_of_two(&server, &alice, &mut bob).await;
+    let commits = format!("/api/v1/conversations/{id}/commits");
+
+    // Both update their keys in epoch 1, at once.
+    let a = alice_group
+        .self_update(&alice.provider, &alice.signer, LeafNodeParameters::default())
+        .unwrap()
+        .into_commit();
+    let b = bob_group
+        .self_update(&bob.provider, &bob.signer, LeafNodeParameters::default())
+        .unwrap()
+        .into_commit();
+    let (ra, rb) = tokio::join!(
+        alice.post(&server, &commits, json!({ "commit": to_b64(&a) })),
+        bob.post(&server, &commits, json!({ "commit": to_b64(&b) })),
+    );
+    let mut statuses = [ra.0, rb.0];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::CONFLICT], "{ra:?} {rb:?}");
+    let (winner_is_alice, loser_body) =
+        if ra.0 == StatusCode::OK { (true, rb.1) } else { (false, ra.1) };
+    assert_eq!(
+        (code(&loser_body), loser_body["error"]["details"]["current_epoch"].as_i64()),
+        ("stale_epoch", Some(2))
+    );
+
+    // The winner merges; the loser drops its Commit and applies the winner's from its inbox.
+    let (winner, winner_group, loser, loser_group) = if winner_is_alice {
+        (&mut alice, &mut alice_group, &mut bob, &mut bob_group)
+    } else {
+        (&mut bob, &mut bob_group, &mut alice, &mut alice_group)
+    };
+    winner_group.merge_pending_commit(&winner.provider).unwrap();
+    loser_group.clear_pending_commit(loser.provider.storage()).unwrap();
+    let items = loser.sync(&server).await;
+    let commit_item = items.iter().find(|i| i["content_type"] == "commit").unwrap();
+    assert!(loser.process(loser_group, commit_item["data"].as_str().unwrap()).is_none());
+    assert_eq!(winner_group.epoch().as_u64(), 2);
+    assert_eq!(
+        winner_group.epoch_authenticator().as_slice(),
+        loser_group.epoch_authenticator().as_slice(),
+        "converged"
+    );
+
+    // A message still made at epoch 1 is refused; the loser, rebased, is heard.
+    let (status, detail) =
+        server.get(&format!("/api/v1/conversations/{id}"), Some(&loser.session.access)).await;
+    assert_eq!((status, detail["epoch"].as_i64()), (StatusCode::OK, Some(2)));
+    let stale = loser
+        .post(&server, &commits, json!({ "commit": to_b64(&if winner_is_alice { b } else { a }) }))
+        .await;
+    assert_eq!((stale.0, code(&stale.1)), (StatusCode::CONFLICT, "stale_epoch"));
+    let messages = format!("/api/v1/conversations/{id}/messages");
+    let body = json!({ "message": loser.encrypt(loser_group, b"rebased") });
+    assert_eq!(loser.post(&server, &messages, body).await.0, StatusCode::CREATED);
+    let items = winner.sync(&server).await;
+    let last = items.last().unwrap();
+    assert_eq!(winner.process(winner_group, last["data"].as_str().unwrap()).unwrap(), b"rebased");
+    server.stop().await;
+}
