@@ -66,6 +66,7 @@ pub use state::AppState;
                                         their MLS KeyPackages. Public keys only (docs/E2EE.md)."),
         (name = "chat", description = "End-to-end encrypted conversations: MLS groups, Commits, messages and \
                                         device inboxes. The server sees MLS headers only (docs/E2EE.md)."),
+        (name = "contacts", description = "Finding people, contacts and blocking"),
         (name = "operations", description = "Health and monitoring"),
     )
 )]
@@ -86,6 +87,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::keys::routes())
         .merge(routes::key_packages::routes())
         .merge(routes::conversations::routes())
+        .merge(routes::contacts::routes())
         .merge(routes::delivery::routes())
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").into();

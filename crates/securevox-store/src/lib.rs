@@ -10,6 +10,7 @@
 
 mod account_admin;
 mod calls;
+mod contacts;
 mod delivery;
 mod error;
 mod invites;
@@ -30,6 +31,7 @@ use std::time::Duration;
 
 pub use account_admin::{AccountChange, AccountChangeError};
 pub use calls::{CallHistoryEntry, NewCall};
+pub use contacts::{ContactRecord, ContactState};
 pub use delivery::{
     ConversationRecord, Delivered, DeliveryError, InboxBody, InboxItem, NewCommit, NewConversation,
     NewGroupMessage, NewWelcome,

@@ -301,6 +301,19 @@ async fn members_talk_through_the_delivery_service(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND, "nor reads another's inbox");
 
+    // A block stops new conversations and direct messages, in both directions.
+    let block = format!("/api/v1/contacts/{}/block", alice.session.user_id);
+    let (status, _) = server.call(Method::PUT, &block, None, Some(&bob.session.access)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let direct = json!({ "kind": "direct", "members": [bob.session.user_id] });
+    let (status, body) = alice.post(&server, "/api/v1/conversations", direct).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "blocked"));
+    let body = json!({ "message": B64.encode(b"anything") });
+    let (status, body) = alice.post(&server, &other_messages, body).await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "blocked"), "direct conversation");
+    let (status, _) = server.call(Method::DELETE, &block, None, Some(&bob.session.access)).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
     // Lists and details.
     let (status, list) = server.get("/api/v1/conversations", Some(&bob.session.access)).await;
     assert_eq!(status, StatusCode::OK);

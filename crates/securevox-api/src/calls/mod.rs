@@ -140,6 +140,7 @@ pub async fn start(
                 ApiError::not_found("invitee").with_details(serde_json::json!({ "userId": id }))
             );
         }
+        crate::routes::contacts::ensure_not_blocked(state, caller_id, id).await?;
     }
     let directory = state.calls.clone();
     if !directory.reserve(limits.max_concurrent_calls) {

@@ -122,7 +122,7 @@ impl Connection {
         let hello =
             json!({ "userId": &*identity.user_id, "sessionId": identity.call_scope.as_deref() });
         let _ = socket.emit("authenticated", &hello);
-        match state.store.call_contacts(&identity.user_id).await {
+        match state.store.presence_audience(&identity.user_id).await {
             Ok(contacts) => {
                 for contact in contacts {
                     if let Some(update) = state.realtime.presence.status(&contact) {
@@ -362,7 +362,7 @@ fn with_ok(value: Value) -> Value {
 
 /// Sends a presence change to the user's contacts who are connected.
 async fn announce(state: &AppState, update: PresenceUpdate) {
-    let contacts = match state.store.call_contacts(&update.user_id).await {
+    let contacts = match state.store.presence_audience(&update.user_id).await {
         Ok(contacts) => contacts,
         Err(e) => return tracing::warn!(error = %e, "loading contacts for presence failed"),
     };

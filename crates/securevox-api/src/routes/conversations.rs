@@ -5,6 +5,7 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser, DeviceCaller, IdPath};
+use crate::routes::contacts::ensure_not_blocked;
 use crate::routes::keys::active_user;
 use crate::state::AppState;
 use axum::extract::State;
@@ -115,6 +116,7 @@ pub(crate) async fn membership(
     responses(
         (status = 201, body = ConversationView),
         (status = 400, description = "`invalid_members`, `invalid_name`, `device_required`", body = ErrorBody),
+        (status = 403, description = "`blocked`: you and a member have blocked one another", body = ErrorBody),
         (status = 404, description = "a member does not exist or is disabled", body = ErrorBody),
     ))]
 async fn create(
@@ -140,6 +142,7 @@ async fn create(
     }
     for member in &members {
         active_user(&state, member).await?;
+        ensure_not_blocked(&state, &caller.user.id, member).await?;
     }
     let name = body.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
     if name

@@ -234,7 +234,7 @@ pub struct MessageRequest {
     responses(
         (status = 201, body = Accepted),
         (status = 400, description = "`invalid_mls_message`, `wrong_group`, `wrong_content_type` (Commits go to /commits)", body = ErrorBody),
-        (status = 403, description = "`device_not_in_group`", body = ErrorBody),
+        (status = 403, description = "`device_not_in_group`; `blocked` (a direct conversation across a block)", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
         (status = 409, description = "`stale_epoch`: process the group's new Commit, then re-encrypt", body = ErrorBody),
         (status = 413, description = "`message_too_large`", body = ErrorBody),
@@ -247,6 +247,11 @@ async fn message(
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let (conversation, _) = membership(&state, &id, &caller.user.id).await?;
     in_group(&state, &id, &device.id).await?;
+    if conversation.kind == securevox_domain::delivery::ConversationKind::Direct {
+        for (other, _) in conversation.members.iter().filter(|(u, _)| *u != caller.user.id) {
+            crate::routes::contacts::ensure_not_blocked(&state, &caller.user.id, other).await?;
+        }
+    }
     let (bytes, header) = inspect(&id, &body.message)?;
     let content_type = match header.content_type {
         securevox_mls::ContentType::Application => ContentType::Application,

@@ -166,6 +166,7 @@ pub struct ClaimedKeyPackages {
     params(("id" = String, Path, description = "User id")),
     responses(
         (status = 200, body = ClaimedKeyPackages),
+        (status = 403, description = "`blocked`", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
     ))]
 async fn claim_key_packages(
@@ -174,6 +175,7 @@ async fn claim_key_packages(
     IdPath(user_id): IdPath,
 ) -> ApiResult<Json<ClaimedKeyPackages>> {
     active_user(&state, &user_id).await?;
+    crate::routes::contacts::ensure_not_blocked(&state, &caller.user.id, &user_id).await?;
     let claimed = state.store.claim_key_packages(&user_id, &caller.user.id, clock::now()).await?;
     let key_packages = claimed
         .into_iter()

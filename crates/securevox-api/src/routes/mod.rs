@@ -8,6 +8,7 @@ pub mod admin_registration;
 pub mod admin_users;
 pub mod auth;
 pub mod calls;
+pub mod contacts;
 pub mod conversations;
 pub mod delivery;
 pub mod key_packages;
