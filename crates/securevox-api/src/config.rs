@@ -187,13 +187,16 @@ impl Default for CapacityConfig {
 pub struct RetentionConfig {
     /// Expired or revoked sessions are deleted this many days after they ended.
     pub sessions_days: u64,
+    /// Chat: inbox items a device acknowledged, group messages no inbox still holds, and
+    /// claimed KeyPackages are deleted this many days later.
+    pub messages_days: u64,
     /// How often the server runs the clean-up, seconds.
     pub cleanup_interval_s: u64,
 }
 
 impl Default for RetentionConfig {
     fn default() -> Self {
-        Self { sessions_days: 7, cleanup_interval_s: 3600 }
+        Self { sessions_days: 7, messages_days: 30, cleanup_interval_s: 3600 }
     }
 }
 

@@ -13,13 +13,28 @@ use tokio::sync::watch;
 #[derive(Debug, Default, Serialize)]
 pub struct CleanupReport {
     pub sessions_removed: u64,
+    pub inbox_items_removed: u64,
+    pub group_messages_removed: u64,
+    pub key_packages_removed: u64,
 }
 
-/// Deletes sessions that expired or were revoked more than `retention.sessions_days` ago.
+/// Deletes sessions that expired or were revoked more than `retention.sessions_days` ago, and
+/// chat deliveries done more than `retention.messages_days` ago: acknowledged inbox items,
+/// group messages no inbox holds any more, claimed and expired KeyPackages.
 pub async fn cleanup(store: &Store, config: &Config) -> Result<CleanupReport, StoreError> {
-    let before = clock::now() - (config.retention.sessions_days * 24 * 3600) as i64;
-    let sessions_removed = store.delete_dead_sessions(before).await?;
-    Ok(CleanupReport { sessions_removed })
+    let now = clock::now();
+    let days = |n: u64| now - (n * 24 * 3600) as i64;
+    let sessions_removed = store.delete_dead_sessions(days(config.retention.sessions_days)).await?;
+    let delivered = days(config.retention.messages_days);
+    let (inbox_items_removed, group_messages_removed) =
+        store.prune_delivered(delivered, delivered).await?;
+    let key_packages_removed = store.prune_key_packages(now, delivered).await?;
+    Ok(CleanupReport {
+        sessions_removed,
+        inbox_items_removed,
+        group_messages_removed,
+        key_packages_removed,
+    })
 }
 
 /// Runs the clean-up and the capacity check on their intervals until `shutdown` flips.

@@ -187,6 +187,14 @@ pub async fn cleanup(store: &Store, config: &Config, json: bool) -> Result<()> {
             "removed {} expired or revoked sessions (ended more than {} days ago)",
             report.sessions_removed, config.retention.sessions_days
         );
+        println!(
+            "removed {} delivered inbox items, {} group messages and {} used or expired \
+             KeyPackages (done more than {} days ago)",
+            report.inbox_items_removed,
+            report.group_messages_removed,
+            report.key_packages_removed,
+            config.retention.messages_days
+        );
     }
     Ok(())
 }
