@@ -38,6 +38,7 @@ pub struct Config {
     pub limits: Limits,
     pub capacity: CapacityConfig,
     pub retention: RetentionConfig,
+    pub attachments: AttachmentsConfig,
     pub metrics: MetricsConfig,
     pub turn: TurnConfig,
     pub realtime: RealtimeConfig,
@@ -61,6 +62,7 @@ impl Default for Config {
             limits: Limits::default(),
             capacity: CapacityConfig::default(),
             retention: RetentionConfig::default(),
+            attachments: AttachmentsConfig::default(),
             metrics: MetricsConfig::default(),
             turn: TurnConfig::default(),
             realtime: RealtimeConfig::default(),
@@ -179,6 +181,20 @@ impl Default for CapacityConfig {
             active_window_s: 300,
             check_interval_s: 300,
         }
+    }
+}
+
+/// Encrypted chat attachments (C2), stored under `<data_dir>/blobs/`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttachmentsConfig {
+    /// Largest attachment accepted, bytes (the free profile's 10 MB).
+    pub max_bytes: u64,
+}
+
+impl Default for AttachmentsConfig {
+    fn default() -> Self {
+        Self { max_bytes: 10 * 1024 * 1024 }
     }
 }
 

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod activity;
+pub mod blobs;
 pub mod calls;
 pub mod capacity;
 pub mod config;
@@ -89,6 +90,7 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::conversations::routes())
         .merge(routes::contacts::routes())
         .merge(routes::delivery::routes())
+        .merge(routes::attachments::routes())
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").into();
     let components = openapi.components.get_or_insert_with(Default::default);

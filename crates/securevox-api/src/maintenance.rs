@@ -16,11 +16,12 @@ pub struct CleanupReport {
     pub inbox_items_removed: u64,
     pub group_messages_removed: u64,
     pub key_packages_removed: u64,
+    pub attachments_removed: u64,
 }
 
 /// Deletes sessions that expired or were revoked more than `retention.sessions_days` ago, and
 /// chat deliveries done more than `retention.messages_days` ago: acknowledged inbox items,
-/// group messages no inbox holds any more, claimed and expired KeyPackages.
+/// group messages no inbox holds any more, claimed and expired KeyPackages, attachments.
 pub async fn cleanup(store: &Store, config: &Config) -> Result<CleanupReport, StoreError> {
     let now = clock::now();
     let days = |n: u64| now - (n * 24 * 3600) as i64;
@@ -29,7 +30,15 @@ pub async fn cleanup(store: &Store, config: &Config) -> Result<CleanupReport, St
     let (inbox_items_removed, group_messages_removed) =
         store.prune_delivered(delivered, delivered).await?;
     let key_packages_removed = store.prune_key_packages(now, delivered).await?;
+    let blobs = crate::blobs::Blobs::at(&config.data_dir);
+    let gone = store.prune_attachments(delivered).await?;
+    for id in &gone {
+        if let Err(e) = blobs.delete(id).await {
+            tracing::warn!(error = %e, attachment = %id, "deleting an attachment's blob failed");
+        }
+    }
     Ok(CleanupReport {
+        attachments_removed: gone.len() as u64,
         sessions_removed,
         inbox_items_removed,
         group_messages_removed,

@@ -40,11 +40,7 @@ impl SecretToken {
 
     /// Hex SHA-256 of the token: what the database stores and looks up.
     pub fn digest(&self) -> String {
-        use std::fmt::Write;
-        Sha256::digest(self.0.as_bytes()).iter().fold(String::with_capacity(64), |mut hex, b| {
-            let _ = write!(hex, "{b:02x}");
-            hex
-        })
+        sha256_hex(self.0.as_bytes())
     }
 
     /// The first characters, safe to show in listings so an admin can tell codes apart.
@@ -62,6 +58,15 @@ impl fmt::Debug for SecretToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretToken(<redacted>)")
     }
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    Sha256::digest(bytes).iter().fold(String::with_capacity(64), |mut hex, b| {
+        let _ = write!(hex, "{b:02x}");
+        hex
+    })
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 //! Depends on `securevox-domain` for its types; must not depend on HTTP or the real-time layer.
 
 mod account_admin;
+mod attachments;
 mod calls;
 mod contacts;
 mod delivery;
@@ -30,6 +31,7 @@ use std::task::{Poll, Waker};
 use std::time::Duration;
 
 pub use account_admin::{AccountChange, AccountChangeError};
+pub use attachments::AttachmentRecord;
 pub use calls::{CallHistoryEntry, NewCall};
 pub use contacts::{ContactRecord, ContactState};
 pub use delivery::{

@@ -188,11 +188,12 @@ pub async fn cleanup(store: &Store, config: &Config, json: bool) -> Result<()> {
             report.sessions_removed, config.retention.sessions_days
         );
         println!(
-            "removed {} delivered inbox items, {} group messages and {} used or expired \
-             KeyPackages (done more than {} days ago)",
+            "removed {} delivered inbox items, {} group messages, {} used or expired \
+             KeyPackages and {} attachments (done more than {} days ago)",
             report.inbox_items_removed,
             report.group_messages_removed,
             report.key_packages_removed,
+            report.attachments_removed,
             config.retention.messages_days
         );
     }

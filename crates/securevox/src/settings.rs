@@ -88,7 +88,7 @@ pub const MAX_SECONDS: u64 = 3650 * 24 * 3600;
 /// Refuses values outside what the server can use, naming the key and its variable.
 fn check_ranges(c: &Config) -> Result<()> {
     let seconds = 1..=MAX_SECONDS;
-    let checks: [(&str, u64, std::ops::RangeInclusive<u64>, &str); 20] = [
+    let checks: [(&str, u64, std::ops::RangeInclusive<u64>, &str); 21] = [
         ("auth.access_token_ttl_s", c.auth.access_token_ttl_s, seconds.clone(), " seconds"),
         ("auth.refresh_token_ttl_s", c.auth.refresh_token_ttl_s, seconds.clone(), " seconds"),
         (
@@ -113,6 +113,7 @@ fn check_ranges(c: &Config) -> Result<()> {
         ("capacity.check_interval_s", c.capacity.check_interval_s, seconds.clone(), " seconds"),
         ("retention.sessions_days", c.retention.sessions_days, 0..=36_500, " days"),
         ("retention.messages_days", c.retention.messages_days, 0..=36_500, " days"),
+        ("attachments.max_bytes", c.attachments.max_bytes, 1..=1 << 31, " bytes"),
         ("retention.cleanup_interval_s", c.retention.cleanup_interval_s, seconds, " seconds"),
         ("max_body_bytes", c.max_body_bytes, 1024..=u64::MAX, " bytes"),
         ("turn.default_ttl_s", c.turn.default_ttl_s, TurnTtl::MIN_S..=TurnTtl::MAX_S, " seconds"),

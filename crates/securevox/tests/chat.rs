@@ -18,7 +18,11 @@ use openmls_rust_crypto::OpenMlsRustCrypto;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
-on_both_backends!(members_talk_through_the_delivery_service, one_commit_wins_each_epoch);
+on_both_backends!(
+    members_talk_through_the_delivery_service,
+    one_commit_wins_each_epoch,
+    attachments_are_opaque_and_for_members_only,
+);
 
 const CS: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
 
@@ -409,5 +413,120 @@ async fn one_commit_wins_each_epoch(backend: Backend) {
     let items = winner.sync(&server).await;
     let last = items.last().unwrap();
     assert_eq!(winner.process(winner_group, last["data"].as_str().unwrap()).unwrap(), b"rebased");
+    server.stop().await;
+}
+
+async fn attachments_are_opaque_and_for_members_only(backend: Backend) {
+    use aes_gcm::aead::{Aead, KeyInit};
+    use aes_gcm::{Aes256Gcm, Nonce};
+    let server = TestServer::start_with(backend, |c| {
+        c.attachments.max_bytes = 32 * 1024;
+        c.retention.messages_days = 0;
+    })
+    .await;
+    let admin = server.admin().await;
+    let alice = Client::new(&server, server.user(&admin, "alice").await).await;
+    let mut bob = Client::new(&server, server.user(&admin, "bob").await).await;
+    let carol = server.user(&admin, "carol").await;
+    let (id, mut alice_group, mut bob_group) = group_of_two(&server, &alice, &mut bob).await;
+    let marker = format!("canary-{}", uuid::Uuid::new_v4().simple());
+
+    // Alice encrypts a file with a fresh key, uploads the ciphertext, and sends the key and
+    // the file's name inside an MLS message.
+    let file: Vec<u8> = marker.as_bytes().iter().copied().cycle().take(20_000).collect();
+    let key: [u8; 32] = rand::random();
+    let nonce: [u8; 12] = rand::random();
+    let sealed = Aes256Gcm::new_from_slice(&key)
+        .unwrap()
+        .encrypt(Nonce::from_slice(&nonce), file.as_slice())
+        .unwrap();
+    let upload = |body: Vec<u8>, token: String, conversation: String| {
+        let request = server
+            .http
+            .post(server.url(&format!("/api/v1/conversations/{conversation}/attachments")));
+        async move {
+            let response = request
+                .bearer_auth(token)
+                .header("content-type", "application/octet-stream")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            let status = response.status();
+            (status, response.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, attachment) =
+        upload(sealed.clone(), alice.session.access.clone(), id.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{attachment}");
+    assert_eq!(attachment["size"], sealed.len());
+    let attachment_id = attachment["id"].as_str().unwrap().to_owned();
+    let pointer = json!({
+        "attachment": attachment_id, "key": B64.encode(key), "nonce": B64.encode(nonce),
+        "name": format!("{marker}.jpg"), "type": "image/jpeg",
+    });
+    let body =
+        json!({ "message": alice.encrypt(&mut alice_group, pointer.to_string().as_bytes()) });
+    let messages = format!("/api/v1/conversations/{id}/messages");
+    assert_eq!(alice.post(&server, &messages, body).await.0, StatusCode::CREATED);
+
+    // Bob reads the pointer, fetches the blob and opens it.
+    let items = bob.sync(&server).await;
+    let pointer: Value = serde_json::from_slice(
+        &bob.process(&mut bob_group, items[0]["data"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    let path = format!("/api/v1/attachments/{}", pointer["attachment"].as_str().unwrap());
+    let response =
+        server.http.get(server.url(&path)).bearer_auth(&bob.session.access).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "application/octet-stream");
+    let fetched = response.bytes().await.unwrap();
+    let key = B64.decode(pointer["key"].as_str().unwrap()).unwrap();
+    let nonce = B64.decode(pointer["nonce"].as_str().unwrap()).unwrap();
+    let opened = Aes256Gcm::new_from_slice(&key)
+        .unwrap()
+        .decrypt(Nonce::from_slice(&nonce), fetched.as_ref())
+        .unwrap();
+    assert_eq!(opened, file);
+
+    // Only members download; limits and empty uploads are refused.
+    let (status, _) = server.get(&path, Some(&carol.access)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a stranger gets nothing");
+    let (status, _) = upload(vec![1; 10], carol.access.clone(), id.clone()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "nor uploads to the conversation");
+    let (status, body) = upload(vec![1; 40_000], alice.session.access.clone(), id.clone()).await;
+    assert_eq!((status, code(&body)), (StatusCode::PAYLOAD_TOO_LARGE, "attachment_too_large"));
+    let (status, body) = upload(Vec::new(), alice.session.access.clone(), id.clone()).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "empty_attachment"));
+
+    // Nothing readable on the server's disk: not the file, not its name (SQLite and blobs).
+    if server.db.url.starts_with("sqlite") {
+        let mut files = vec![server.dir.path().to_path_buf()];
+        let mut scanned = 0;
+        while let Some(path) = files.pop() {
+            if path.is_dir() {
+                files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else {
+                let bytes = std::fs::read(&path).unwrap();
+                assert!(
+                    !bytes.windows(marker.len()).any(|w| w == marker.as_bytes()),
+                    "{} holds the marker",
+                    path.display()
+                );
+                scanned += 1;
+            }
+        }
+        assert!(scanned >= 2, "the database and the blob were scanned");
+    }
+
+    // After the retention window the clean-up deletes the blob.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let store = securevox_store::Store::connect(&server.db.url).await.unwrap();
+    let report = securevox_api::maintenance::cleanup(&store, &server.config).await.unwrap();
+    assert_eq!(report.attachments_removed, 1);
+    store.close().await;
+    let (status, _) = server.get(&path, Some(&bob.session.access)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
     server.stop().await;
 }

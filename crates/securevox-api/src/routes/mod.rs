@@ -6,6 +6,7 @@ pub mod admin_invites;
 pub mod admin_limits;
 pub mod admin_registration;
 pub mod admin_users;
+pub mod attachments;
 pub mod auth;
 pub mod calls;
 pub mod contacts;
