@@ -297,6 +297,24 @@ async fn members_talk_through_the_delivery_service(backend: Backend) {
     let (status, body) = alice.post(&server, &other_messages, body).await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "wrong_group"));
     let carol = Client::new(&server, server.user(&admin, "carol").await).await;
+    // A direct conversation stays between its two users.
+    let other_id = other["id"].as_str().unwrap();
+    let mut direct_group = alice.create_group(other_id);
+    let claim = format!("/api/v1/users/{}/key-packages/claim", carol.session.user_id);
+    let (_, claimed) = server.post(&claim, json!({}), Some(&alice.session.access)).await;
+    let bytes = B64.decode(claimed["key_packages"][0]["key_package"].as_str().unwrap()).unwrap();
+    let MlsMessageBodyIn::KeyPackage(kp) =
+        MlsMessageIn::tls_deserialize_exact(bytes.as_slice()).unwrap().extract()
+    else {
+        panic!("not a KeyPackage")
+    };
+    let kp = kp.validate(alice.provider.crypto(), ProtocolVersion::Mls10).unwrap();
+    let (commit, welcome, _) =
+        direct_group.add_members(&alice.provider, &alice.signer, &[kp]).unwrap();
+    let body = json!({ "commit": to_b64(&commit), "welcome": to_b64(&welcome) });
+    let path = format!("/api/v1/conversations/{other_id}/commits");
+    let (status, body) = alice.post(&server, &path, body).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "direct_conversation"));
     let body = json!({ "message": alice.encrypt(&mut alice_group, b"x") });
     let (status, _) = carol.post(&server, &messages, body).await;
     assert_eq!(status, StatusCode::NOT_FOUND, "a stranger learns nothing of the conversation");

@@ -15,7 +15,7 @@ use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use securevox_domain::clock;
-use securevox_domain::delivery::{ContentType, MemberRole};
+use securevox_domain::delivery::{ContentType, ConversationKind, MemberRole};
 use securevox_mls::{InspectError, MessageHeader};
 use securevox_store::{
     Delivered, DeliveryError, InboxBody, NewCommit, NewGroupMessage, NewWelcome,
@@ -131,7 +131,7 @@ pub struct Accepted {
     request_body = CommitRequest,
     responses(
         (status = 200, body = Accepted),
-        (status = 400, description = "`invalid_mls_message`, `wrong_group`, `wrong_content_type`, `unknown_key_package`", body = ErrorBody),
+        (status = 400, description = "`invalid_mls_message`, `wrong_group`, `wrong_content_type`, `unknown_key_package`, `direct_conversation` (adding a third user)", body = ErrorBody),
         (status = 403, description = "`device_not_in_group`, `admins_only`: adding or removing other users", body = ErrorBody),
         (status = 404, description = "`not_found`", body = ErrorBody),
         (status = 409, description = "`stale_epoch` (details.current_epoch): another Commit won this epoch", body = ErrorBody),
@@ -168,8 +168,16 @@ async fn commit(
                         "the Welcome names a KeyPackage this server did not hand out",
                     )
                 })?;
-            if !members.contains(user_id.as_str()) && role != MemberRole::Admin {
-                return Err(admins_only());
+            if !members.contains(user_id.as_str()) {
+                if conversation.kind == ConversationKind::Direct {
+                    return Err(ApiError::bad_request(
+                        "direct_conversation",
+                        "a direct conversation stays between its two users; start a group",
+                    ));
+                }
+                if role != MemberRole::Admin {
+                    return Err(admins_only());
+                }
             }
             welcomed.push((device_id, user_id));
         }
@@ -247,7 +255,7 @@ async fn message(
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
     let (conversation, _) = membership(&state, &id, &caller.user.id).await?;
     in_group(&state, &id, &device.id).await?;
-    if conversation.kind == securevox_domain::delivery::ConversationKind::Direct {
+    if conversation.kind == ConversationKind::Direct {
         for (other, _) in conversation.members.iter().filter(|(u, _)| *u != caller.user.id) {
             crate::routes::contacts::ensure_not_blocked(&state, &caller.user.id, other).await?;
         }
