@@ -1,0 +1,82 @@
+//! Minimal harness: the real server (what `securevox serve` starts) in-process on SQLite, on
+//! a port-0 listener (copied from `crates/securevox/tests/common`).
+#![allow(dead_code)]
+
+use securevox_api::Config;
+use serde_json::{json, Value};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const PASSWORD: &str = "correct horse battery";
+
+pub struct TestServer {
+    pub base: String,
+    pub dir: tempfile::TempDir,
+    http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl TestServer {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = Config {
+            listen: "127.0.0.1:0".into(),
+            data_dir: dir.path().to_path_buf(),
+            database_url: format!("sqlite://{}", dir.path().join("securevox.db").display()),
+            rate_limits: securevox_api::config::RateLimitConfig {
+                login_per_minute: 1000,
+                register_per_minute: 1000,
+                api_per_second: 1000,
+                api_burst: 1000,
+            },
+            capacity: securevox_api::config::CapacityConfig {
+                disk_threshold_percent: 100,
+                memory_threshold_percent: 100,
+                ..Default::default()
+            },
+            turn: securevox_api::config::TurnConfig { enabled: false, ..Default::default() },
+            ..Config::default()
+        };
+        let listener = tokio::net::TcpListener::bind(&config.listen).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(securevox::launch(config, listener, async {
+            let _ = stopped.await;
+        }));
+        let server = Self {
+            base: format!("http://{addr}"),
+            dir,
+            http: reqwest::Client::new(),
+            stop: Some(stop),
+            task: Some(task),
+        };
+        let health = server.http.get(format!("{}/health", server.base)).send().await;
+        assert!(health.is_ok_and(|r| r.status().is_success()), "server did not become ready");
+        server
+    }
+
+    /// A new invite code, created by the admin with `access_token`.
+    pub async fn invite(&self, access_token: &str) -> String {
+        let response = self
+            .http
+            .post(format!("{}/api/v1/admin/invites", self.base))
+            .bearer_auth(access_token)
+            .json(&json!({}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 201);
+        let body: Value = response.json().await.expect("json");
+        body["code"].as_str().expect("code").to_owned()
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server exited with an error");
+        }
+    }
+}
