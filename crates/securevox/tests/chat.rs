@@ -22,6 +22,7 @@ on_both_backends!(
     members_talk_through_the_delivery_service,
     one_commit_wins_each_epoch,
     attachments_are_opaque_and_for_members_only,
+    no_plaintext_in_storage_logs_or_traffic,
 );
 
 const CS: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
@@ -547,4 +548,169 @@ async fn attachments_are_opaque_and_for_members_only(backend: Backend) {
     let (status, _) = server.get(&path, Some(&bob.session.access)).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     server.stop().await;
+}
+
+/// A log writer into a shared buffer.
+struct Sink(&'static std::sync::Mutex<Vec<u8>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write as _;
+    bytes.iter().fold(String::new(), |mut out, b| {
+        let _ = write!(out, "{b:02x}");
+        out
+    })
+}
+
+/// Everything written by this test binary's tracing (the in-process server logs at debug).
+fn captured_logs() -> &'static std::sync::Mutex<Vec<u8>> {
+    static LOGS: std::sync::OnceLock<&'static std::sync::Mutex<Vec<u8>>> =
+        std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs: &'static std::sync::Mutex<Vec<u8>> = Box::leak(Box::default());
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || Sink(logs))
+            .try_init();
+        logs
+    })
+}
+
+/// A TCP relay in front of the server that keeps every byte both ways: what an observer of
+/// the connection (or a TLS-terminating proxy) sees.
+async fn recording_proxy(
+    target: std::net::SocketAddr,
+) -> (String, std::sync::Arc<std::sync::Mutex<Vec<u8>>>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let tape = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let recorded = tape.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let server = tokio::net::TcpStream::connect(target).await.unwrap();
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            for (mut from, mut to, tape) in [
+                (
+                    Box::new(cr) as Box<dyn tokio::io::AsyncRead + Unpin + Send>,
+                    Box::new(sw) as Box<dyn tokio::io::AsyncWrite + Unpin + Send>,
+                    tape.clone(),
+                ),
+                (Box::new(sr), Box::new(cw), tape.clone()),
+            ] {
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n) = from.read(&mut buf).await {
+                        if n == 0 || to.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                        tape.lock().unwrap().extend_from_slice(&buf[..n]);
+                    }
+                    let _ = to.shutdown().await;
+                });
+            }
+        }
+    });
+    (format!("http://{addr}"), recorded)
+}
+
+/// The forms a marker could leak in: as text, as hex, and as base64 at each alignment.
+fn leak_forms(marker: &[u8]) -> Vec<Vec<u8>> {
+    let mut forms = vec![marker.to_vec(), hex(marker).into_bytes()];
+    for k in 0..3 {
+        let full = B64.encode([vec![0u8; k], marker.to_vec()].concat());
+        let (start, end) = (k.div_ceil(3) * 4, (k + marker.len()) / 3 * 4);
+        forms.push(full.as_bytes()[start..end].to_vec());
+    }
+    forms
+}
+
+fn assert_no_leak(what: &str, haystack: &[u8], forms: &[Vec<u8>]) {
+    for form in forms {
+        assert!(
+            !haystack.windows(form.len()).any(|w| w == form.as_slice()),
+            "{what} holds the plaintext marker as {:?}",
+            String::from_utf8_lossy(form)
+        );
+    }
+}
+
+async fn no_plaintext_in_storage_logs_or_traffic(backend: Backend) {
+    let logs = captured_logs();
+    let mut server = TestServer::start(backend).await;
+    let (proxy, tape) = recording_proxy(server.addr).await;
+    server.base = proxy;
+    let admin = server.admin().await;
+    let alice = Client::new(&server, server.user(&admin, "alice").await).await;
+    let mut bob = Client::new(&server, server.user(&admin, "bob").await).await;
+    let (id, mut alice_group, mut bob_group) = group_of_two(&server, &alice, &mut bob).await;
+    let marker = format!("canary-{}", uuid::Uuid::new_v4().simple());
+    let forms = leak_forms(marker.as_bytes());
+
+    let messages = format!("/api/v1/conversations/{id}/messages");
+    for text in [format!("{marker} one"), format!("two {marker}")] {
+        let body = json!({ "message": alice.encrypt(&mut alice_group, text.as_bytes()) });
+        assert_eq!(alice.post(&server, &messages, body).await.0, StatusCode::CREATED);
+    }
+    let items = bob.sync(&server).await;
+    for item in &items {
+        let plain = bob.process(&mut bob_group, item["data"].as_str().unwrap()).unwrap();
+        assert!(String::from_utf8(plain).unwrap().contains(&marker), "bob reads the marker");
+    }
+    let body = json!({ "message": bob.encrypt(&mut bob_group, marker.as_bytes()) });
+    assert_eq!(bob.post(&server, &messages, body).await.0, StatusCode::CREATED);
+
+    // The wire: every request and response, headers and bodies.
+    let traffic = tape.lock().unwrap().clone();
+    assert!(traffic.windows(b"team".len()).any(|w| w == b"team"), "the tape recorded the traffic");
+    assert_no_leak("the traffic", &traffic, &forms);
+    // The server's logs (debug level, this whole test binary).
+    let logged = logs.lock().unwrap().clone();
+    assert!(!logged.is_empty(), "the server logged");
+    assert_no_leak("the logs", &logged, &forms);
+    // The database: the SQLite files (with the WAL), or a PostgreSQL dump; and the data directory.
+    let mut stored = Vec::new();
+    let mut paths = vec![server.dir.path().to_path_buf()];
+    while let Some(path) = paths.pop() {
+        if path.is_dir() {
+            paths.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else {
+            stored.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    if server.db.url.starts_with("postgres") {
+        let dump = std::process::Command::new("pg_dump")
+            .arg(&server.db.url)
+            .output()
+            .expect("pg_dump runs");
+        assert!(dump.status.success(), "{}", String::from_utf8_lossy(&dump.stderr));
+        stored.extend(dump.stdout);
+    }
+    assert!(stored.windows(b"team".len()).any(|w| w == b"team"), "the database was read");
+    assert_no_leak("the stored data", &stored, &forms);
+    server.stop().await;
+}
+
+#[test]
+fn leak_forms_catch_the_marker_in_every_encoding() {
+    let marker = b"canary-0123456789abcdef0123456789abcdef";
+    let forms = leak_forms(marker);
+    let mut encodings = vec![marker.to_vec(), hex(marker).into_bytes()];
+    for prefix in ["", "x", "xy", "xyz"] {
+        encodings.push(B64.encode([prefix.as_bytes(), marker].concat()).into_bytes());
+    }
+    for encoded in encodings {
+        let caught = std::panic::catch_unwind(|| assert_no_leak("t", &encoded, &forms)).is_err();
+        assert!(caught, "{:?} went unnoticed", String::from_utf8_lossy(&encoded));
+    }
 }
