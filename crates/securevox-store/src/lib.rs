@@ -12,6 +12,7 @@ mod account_admin;
 mod attachments;
 mod calls;
 mod contacts;
+mod conversations;
 mod delivery;
 mod error;
 mod invites;
@@ -34,9 +35,9 @@ pub use account_admin::{AccountChange, AccountChangeError};
 pub use attachments::AttachmentRecord;
 pub use calls::{CallHistoryEntry, NewCall};
 pub use contacts::{ContactRecord, ContactState};
+pub use conversations::{ConversationRecord, NewConversation};
 pub use delivery::{
-    ConversationRecord, Delivered, DeliveryError, InboxBody, InboxItem, NewCommit, NewConversation,
-    NewGroupMessage, NewWelcome,
+    Delivered, DeliveryError, InboxBody, InboxItem, NewCommit, NewGroupMessage, NewWelcome,
 };
 pub use error::StoreError;
 pub use invites::{InviteRecord, NewInvite};
