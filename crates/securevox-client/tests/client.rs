@@ -5,18 +5,8 @@
 
 mod common;
 
-use common::{TestServer, PASSWORD};
+use common::{texts, TestServer, PASSWORD};
 use securevox_client::{Client, Content};
-
-fn texts(messages: &[securevox_client::Message]) -> Vec<String> {
-    messages
-        .iter()
-        .filter_map(|m| match &m.content {
-            Content::Text { body } => Some(body.clone()),
-            _ => None,
-        })
-        .collect()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alice_and_bob_talk_share_files_and_survive_a_restart() {

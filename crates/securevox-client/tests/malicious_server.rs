@@ -11,8 +11,8 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use common::{TestServer, PASSWORD};
-use securevox_client::{Client, Content};
+use common::{texts, TestServer, PASSWORD};
+use securevox_client::Client;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 
@@ -122,16 +122,6 @@ async fn start_proxy(upstream: &str) -> (String, Proxy) {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     (format!("http://{addr}"), proxy)
-}
-
-fn texts(messages: &[securevox_client::Message]) -> Vec<String> {
-    messages
-        .iter()
-        .filter_map(|m| match &m.content {
-            Content::Text { body } => Some(body.clone()),
-            _ => None,
-        })
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -80,3 +80,14 @@ impl TestServer {
         }
     }
 }
+
+/// The texts among `messages`, in order.
+pub fn texts(messages: &[securevox_client::Message]) -> Vec<String> {
+    messages
+        .iter()
+        .filter_map(|m| match &m.content {
+            securevox_client::Content::Text { body } => Some(body.clone()),
+            _ => None,
+        })
+        .collect()
+}
