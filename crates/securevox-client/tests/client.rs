@@ -154,3 +154,34 @@ async fn key_packages_are_topped_up_and_errors_are_clear() {
     assert!(error.to_string().contains("not in conversation"), "{error}");
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_device_catches_up_in_order_across_a_server_restart() {
+    let mut server = TestServer::start().await;
+    let dirs = tempfile::tempdir().unwrap();
+    let mut alice =
+        Client::register(&server.base, &dirs.path().join("alice"), "alice", PASSWORD, None)
+            .await
+            .unwrap();
+    let invite = server.invite(&alice.profile().access_token).await;
+    let mut bob =
+        Client::register(&server.base, &dirs.path().join("bob"), "bob", PASSWORD, Some(&invite))
+            .await
+            .unwrap();
+    let id = alice.create_group("team", &["bob"]).await.unwrap();
+    // Bob is offline: he has not even processed the Welcome. Alice writes, the server
+    // restarts, alice writes more.
+    for n in 0..3 {
+        alice.send_text(&id, &format!("before restart {n}")).await.unwrap();
+    }
+    server.restart().await;
+    alice.send_text(&id, "after restart").await.unwrap();
+    let report = bob.sync().await.unwrap();
+    assert_eq!(report.joined, vec![id.clone()]);
+    assert_eq!(
+        texts(&report.messages),
+        ["before restart 0", "before restart 1", "before restart 2", "after restart"]
+    );
+    assert!(report.errors.is_empty(), "{report:?}");
+    server.stop().await;
+}

@@ -12,6 +12,8 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct TestServer {
     pub base: String,
     pub dir: tempfile::TempDir,
+    config: Config,
+    addr: std::net::SocketAddr,
     http: reqwest::Client,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
@@ -40,20 +42,43 @@ impl TestServer {
         };
         let listener = tokio::net::TcpListener::bind(&config.listen).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(securevox::launch(config, listener, async {
-            let _ = stopped.await;
-        }));
-        let server = Self {
+        let mut server = Self {
             base: format!("http://{addr}"),
             dir,
+            config,
+            addr,
             http: reqwest::Client::new(),
-            stop: Some(stop),
-            task: Some(task),
+            stop: None,
+            task: None,
         };
-        let health = server.http.get(format!("{}/health", server.base)).send().await;
-        assert!(health.is_ok_and(|r| r.status().is_success()), "server did not become ready");
+        server.launch(listener).await;
         server
+    }
+
+    async fn launch(&mut self, listener: tokio::net::TcpListener) {
+        let (stop, stopped) = oneshot::channel::<()>();
+        self.task = Some(tokio::spawn(securevox::launch(self.config.clone(), listener, async {
+            let _ = stopped.await;
+        })));
+        self.stop = Some(stop);
+        let health = self.http.get(format!("{}/health", self.base)).send().await;
+        assert!(health.is_ok_and(|r| r.status().is_success()), "server did not become ready");
+    }
+
+    /// Stops the server gracefully and starts it again on the same address and data.
+    pub async fn restart(&mut self) {
+        self.shut_down().await;
+        let listener = tokio::net::TcpListener::bind(self.addr).await.expect("bind again");
+        self.launch(listener).await;
+    }
+
+    async fn shut_down(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("server task").expect("server exited with an error");
+        }
     }
 
     /// A new invite code, created by the admin with `access_token`.
@@ -72,12 +97,7 @@ impl TestServer {
     }
 
     pub async fn stop(mut self) {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        if let Some(task) = self.task.take() {
-            task.await.expect("server task").expect("server exited with an error");
-        }
+        self.shut_down().await;
     }
 }
 
