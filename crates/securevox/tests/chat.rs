@@ -337,6 +337,31 @@ async fn members_talk_through_the_delivery_service(backend: Backend) {
     let (status, _) = server.call(Method::DELETE, &block, None, Some(&bob.session.access)).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
 
+    // Admins rename and change roles; members cannot; a group keeps an admin.
+    let conversation = format!("/api/v1/conversations/{id}");
+    let (status, body) = server
+        .call(
+            Method::PATCH,
+            &conversation,
+            Some(json!({"name": "renamed"})),
+            Some(&bob.session.access),
+        )
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "admins_only"));
+    let demote_alice = json!({"roles": [{"user_id": alice.session.user_id, "role": "member"}]});
+    let (status, body) = server
+        .call(Method::PATCH, &conversation, Some(demote_alice), Some(&alice.session.access))
+        .await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "last_admin"));
+    let promote_bob =
+        json!({"name": "renamed", "roles": [{"user_id": bob.session.user_id, "role": "admin"}]});
+    let (status, body) = server
+        .call(Method::PATCH, &conversation, Some(promote_bob), Some(&alice.session.access))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["name"], "renamed");
+    assert_eq!(body["members"][1]["role"], "admin");
+
     // Lists and details.
     let (status, list) = server.get("/api/v1/conversations", Some(&bob.session.access)).await;
     assert_eq!(status, StatusCode::OK);

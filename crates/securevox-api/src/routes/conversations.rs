@@ -29,7 +29,7 @@ const MAX_NAME: usize = 128;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create, list))
-        .routes(routes!(show))
+        .routes(routes!(show, update))
         .routes(routes!(group_info))
         .routes(routes!(leave))
 }
@@ -144,16 +144,7 @@ async fn create(
         active_user(&state, member).await?;
         ensure_not_blocked(&state, &caller.user.id, member).await?;
     }
-    let name = body.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-    if name
-        .as_ref()
-        .is_some_and(|n| n.chars().count() > MAX_NAME || n.chars().any(char::is_control))
-    {
-        return Err(ApiError::bad_request(
-            "invalid_name",
-            format!("a conversation name is 1–{MAX_NAME} printable characters"),
-        ));
-    }
+    let name = checked_name(body.name)?;
     let id = uuid::Uuid::new_v4().to_string();
     state
         .store
@@ -200,6 +191,81 @@ async fn show(
     caller: AuthUser,
     IdPath(id): IdPath,
 ) -> ApiResult<Json<ConversationView>> {
+    let (conversation, _) = membership(&state, &id, &caller.user.id).await?;
+    let devices = state.store.conversation_devices(&id).await?;
+    Ok(Json(ConversationView::new(conversation, Some(devices))))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleChange {
+    pub user_id: String,
+    pub role: MemberRole,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateConversation {
+    /// A new name (empty: none).
+    pub name: Option<String>,
+    /// Members whose role changes.
+    #[serde(default)]
+    pub roles: Vec<RoleChange>,
+}
+
+fn checked_name(name: Option<String>) -> Result<Option<String>, ApiError> {
+    let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if name
+        .as_ref()
+        .is_some_and(|n| n.chars().count() > MAX_NAME || n.chars().any(char::is_control))
+    {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            format!("a conversation name is 1–{MAX_NAME} printable characters"),
+        ));
+    }
+    Ok(name)
+}
+
+/// `PATCH /api/v1/conversations/{id}` — rename a group or change members' roles (admins).
+#[utoipa::path(patch, path = "/api/v1/conversations/{id}", tag = "chat", security(("bearer" = [])),
+    params(("id" = String, Path, description = "Conversation id")),
+    request_body = UpdateConversation,
+    responses(
+        (status = 200, body = ConversationView),
+        (status = 400, description = "`invalid_name`, `not_a_member`", body = ErrorBody),
+        (status = 403, description = "`admins_only`", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such conversation of yours", body = ErrorBody),
+        (status = 409, description = "`last_admin`: a group keeps at least one admin", body = ErrorBody),
+    ))]
+async fn update(
+    State(state): State<AppState>,
+    caller: AuthUser,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<UpdateConversation>,
+) -> ApiResult<Json<ConversationView>> {
+    let (conversation, role) = membership(&state, &id, &caller.user.id).await?;
+    if role != MemberRole::Admin {
+        return Err(ApiError::forbidden("admins_only", "only admins rename or change roles"));
+    }
+    let mut roles: std::collections::HashMap<&str, MemberRole> =
+        conversation.members.iter().map(|(u, r)| (u.as_str(), *r)).collect();
+    for change in &body.roles {
+        let Some(current) = roles.get_mut(change.user_id.as_str()) else {
+            return Err(ApiError::bad_request("not_a_member", "roles are for members"));
+        };
+        *current = change.role;
+    }
+    if !roles.values().any(|r| *r == MemberRole::Admin) {
+        return Err(ApiError::conflict("last_admin", "a conversation keeps at least one admin"));
+    }
+    if body.name.is_some() {
+        let name = checked_name(body.name)?;
+        state.store.rename_conversation(&id, name.as_deref(), clock::now()).await?;
+    }
+    for change in &body.roles {
+        state.store.set_member_role(&id, &change.user_id, change.role).await?;
+    }
     let (conversation, _) = membership(&state, &id, &caller.user.id).await?;
     let devices = state.store.conversation_devices(&id).await?;
     Ok(Json(ConversationView::new(conversation, Some(devices))))
