@@ -53,6 +53,8 @@ pub struct Delivered {
     pub recipients: Vec<String>,
     /// Devices that got a Welcome.
     pub welcomed: Vec<String>,
+    /// The users of all those devices, once each (whom to tell that their inbox has news).
+    pub users: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -141,7 +143,7 @@ impl Store {
             data: c.data,
             now: c.now,
         };
-        let recipients = log_and_fan_out(&mut tx, &message).await?;
+        let (recipients, mut users) = log_and_fan_out(&mut tx, &message).await?;
         for device in c.removed_devices {
             sqlx::query(
                 "DELETE FROM conversation_devices WHERE conversation_id = $1 AND device_id = $2",
@@ -176,10 +178,13 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 welcomed.push(device.clone());
+                users.push(user.clone());
             }
         }
         tx.commit().await?;
-        Ok(Delivered { seq, recipients, welcomed })
+        users.sort();
+        users.dedup();
+        Ok(Delivered { seq, recipients, welcomed, users })
     }
 
     /// Accepts an application message or proposal made at the group's current epoch.
@@ -198,9 +203,9 @@ impl Store {
             data: m.data,
             now: m.now,
         };
-        let recipients = log_and_fan_out(&mut tx, &entry).await?;
+        let (recipients, users) = log_and_fan_out(&mut tx, &entry).await?;
         tx.commit().await?;
-        Ok(Delivered { seq, recipients, welcomed: Vec::new() })
+        Ok(Delivered { seq, recipients, welcomed: Vec::new(), users })
     }
 
     /// The group's GroupInfo as of its last Commit.
@@ -316,11 +321,11 @@ struct LogEntry<'a> {
 }
 
 /// Appends to the group's log and queues the entry for every device of the group but the
-/// sender; returns those devices.
+/// sender; returns those devices and their users (each once).
 async fn log_and_fan_out(
     tx: &mut Transaction<'_, Any>,
     m: &LogEntry<'_>,
-) -> Result<Vec<String>, sqlx::Error> {
+) -> Result<(Vec<String>, Vec<String>), sqlx::Error> {
     sqlx::query(
         "INSERT INTO group_messages (conversation_id, seq, epoch, content_type, sender_device, \
          data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -334,17 +339,20 @@ async fn log_and_fan_out(
     .bind(m.now)
     .execute(&mut **tx)
     .await?;
-    let recipients: Vec<String> = sqlx::query(
-        "SELECT device_id FROM conversation_devices WHERE conversation_id = $1 \
+    let rows = sqlx::query(
+        "SELECT device_id, user_id FROM conversation_devices WHERE conversation_id = $1 \
          AND device_id <> $2 ORDER BY device_id",
     )
     .bind(m.conversation_id)
     .bind(m.sender_device)
     .fetch_all(&mut **tx)
-    .await?
-    .iter()
-    .map(|r| r.try_get("device_id"))
-    .collect::<Result<_, _>>()?;
+    .await?;
+    let recipients: Vec<String> =
+        rows.iter().map(|r| r.try_get("device_id")).collect::<Result<_, _>>()?;
+    let mut users: Vec<String> =
+        rows.iter().map(|r| r.try_get("user_id")).collect::<Result<_, _>>()?;
+    users.sort();
+    users.dedup();
     sqlx::query(
         "INSERT INTO inbox (device_id, conversation_id, seq, created_at) \
          SELECT device_id, $1, $2, $3 FROM conversation_devices \
@@ -356,5 +364,5 @@ async fn log_and_fan_out(
     .bind(m.sender_device)
     .execute(&mut **tx)
     .await?;
-    Ok(recipients)
+    Ok((recipients, users))
 }

@@ -265,6 +265,9 @@ async fn messages_reach_every_other_device_in_order(db: TestDb) {
         let message = application(&conv, 1, &bob1, text);
         let delivered = store.post_group_message(&message).await.unwrap();
         assert_eq!(delivered.recipients.len(), 3, "alice's two devices and carol's");
+        let mut users = vec![alice.clone(), carol.clone()];
+        users.sort();
+        assert_eq!(delivered.users, users, "each user once");
     }
     let stale = application(&conv, 0, &bob1, b"old");
     assert!(matches!(

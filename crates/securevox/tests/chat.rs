@@ -123,6 +123,21 @@ impl Client {
         items
     }
 
+    /// Claims one KeyPackage of `user_id`'s (first) device and validates it as a client must.
+    async fn claim_key_package(&self, server: &TestServer, user_id: &str) -> KeyPackage {
+        let claim = format!("/api/v1/users/{user_id}/key-packages/claim");
+        let (status, claimed) = server.post(&claim, json!({}), Some(&self.session.access)).await;
+        assert_eq!(status, StatusCode::OK, "{claimed}");
+        let bytes =
+            B64.decode(claimed["key_packages"][0]["key_package"].as_str().unwrap()).unwrap();
+        let MlsMessageBodyIn::KeyPackage(kp) =
+            MlsMessageIn::tls_deserialize_exact(bytes.as_slice()).unwrap().extract()
+        else {
+            panic!("not a KeyPackage")
+        };
+        kp.validate(self.provider.crypto(), ProtocolVersion::Mls10).unwrap()
+    }
+
     fn create_group(&self, conversation_id: &str) -> MlsGroup {
         MlsGroup::builder()
             .ciphersuite(CS)
@@ -192,16 +207,7 @@ async fn group_of_two(
     assert_eq!(conversation["epoch"], 0);
     let mut alice_group = alice.create_group(&id);
 
-    let claim = format!("/api/v1/users/{}/key-packages/claim", bob.session.user_id);
-    let (status, claimed) = server.post(&claim, json!({}), Some(&alice.session.access)).await;
-    assert_eq!(status, StatusCode::OK, "{claimed}");
-    let bytes = B64.decode(claimed["key_packages"][0]["key_package"].as_str().unwrap()).unwrap();
-    let MlsMessageBodyIn::KeyPackage(kp) =
-        MlsMessageIn::tls_deserialize_exact(bytes.as_slice()).unwrap().extract()
-    else {
-        panic!("not a KeyPackage")
-    };
-    let kp = kp.validate(alice.provider.crypto(), ProtocolVersion::Mls10).unwrap();
+    let kp = alice.claim_key_package(server, &bob.session.user_id).await;
     let (commit, welcome, _) =
         alice_group.add_members(&alice.provider, &alice.signer, &[kp]).unwrap();
     let body = json!({ "commit": to_b64(&commit), "welcome": to_b64(&welcome) });
@@ -301,15 +307,7 @@ async fn members_talk_through_the_delivery_service(backend: Backend) {
     // A direct conversation stays between its two users.
     let other_id = other["id"].as_str().unwrap();
     let mut direct_group = alice.create_group(other_id);
-    let claim = format!("/api/v1/users/{}/key-packages/claim", carol.session.user_id);
-    let (_, claimed) = server.post(&claim, json!({}), Some(&alice.session.access)).await;
-    let bytes = B64.decode(claimed["key_packages"][0]["key_package"].as_str().unwrap()).unwrap();
-    let MlsMessageBodyIn::KeyPackage(kp) =
-        MlsMessageIn::tls_deserialize_exact(bytes.as_slice()).unwrap().extract()
-    else {
-        panic!("not a KeyPackage")
-    };
-    let kp = kp.validate(alice.provider.crypto(), ProtocolVersion::Mls10).unwrap();
+    let kp = alice.claim_key_package(&server, &carol.session.user_id).await;
     let (commit, welcome, _) =
         direct_group.add_members(&alice.provider, &alice.signer, &[kp]).unwrap();
     let body = json!({ "commit": to_b64(&commit), "welcome": to_b64(&welcome) });

@@ -47,6 +47,15 @@ fn stale(current: i64) -> ApiError {
         .with_details(json!({ "current_epoch": current }))
 }
 
+/// The message's epoch if it is the group's current one, else 409 `stale_epoch`. (The store
+/// checks again atomically; this answers early without a write.)
+fn current_epoch(header: &MessageHeader, current: i64) -> Result<i64, ApiError> {
+    match i64::try_from(header.epoch) {
+        Ok(epoch) if epoch == current => Ok(epoch),
+        _ => Err(stale(current)),
+    }
+}
+
 fn delivery_error(e: DeliveryError) -> ApiError {
     match e {
         DeliveryError::NotFound => ApiError::not_found("conversation"),
@@ -89,15 +98,9 @@ async fn in_group(state: &AppState, id: &str, device_id: &str) -> Result<(), Api
 
 /// Tells the users of the devices that got something that their inbox has news.
 async fn notify(state: &AppState, id: &str, delivered: &Delivered) {
-    let mut users = BTreeSet::new();
-    for device in delivered.recipients.iter().chain(&delivered.welcomed) {
-        if let Ok(Some(d)) = state.store.device(device).await {
-            users.insert(d.user_id);
-        }
-    }
     let hint = json!({ "conversationId": id, "seq": delivered.seq });
-    for user in users {
-        state.realtime.emit_to_user(&user, "inbox", &hint).await;
+    for user in &delivered.users {
+        state.realtime.emit_to_user(user, "inbox", &hint).await;
     }
 }
 
@@ -148,10 +151,7 @@ async fn commit(
     if header.content_type != securevox_mls::ContentType::Commit {
         return Err(ApiError::bad_request("wrong_content_type", "this endpoint takes Commits"));
     }
-    let epoch = i64::try_from(header.epoch).unwrap_or(i64::MAX);
-    if epoch != conversation.epoch {
-        return Err(stale(conversation.epoch));
-    }
+    let epoch = current_epoch(&header, conversation.epoch)?;
     let members: BTreeSet<&str> = conversation.members.iter().map(|(u, _)| u.as_str()).collect();
     let admins_only =
         || ApiError::forbidden("admins_only", "only admins add or remove other users");
@@ -268,10 +268,7 @@ async fn message(
             return Err(ApiError::bad_request("wrong_content_type", "send Commits to /commits"))
         }
     };
-    let epoch = i64::try_from(header.epoch).unwrap_or(i64::MAX);
-    if epoch != conversation.epoch {
-        return Err(stale(conversation.epoch));
-    }
+    let epoch = current_epoch(&header, conversation.epoch)?;
     let delivered = state
         .store
         .post_group_message(&NewGroupMessage {
@@ -351,33 +348,30 @@ async fn inbox(
     let items = items
         .into_iter()
         .map(|item| {
-            let created_at = clock::rfc3339(item.created_at);
-            match item.body {
+            let mut view = InboxItemView {
+                id: item.id,
+                conversation_id: item.conversation_id,
+                kind: "welcome",
+                seq: None,
+                epoch: None,
+                content_type: None,
+                sender_device: None,
+                data: String::new(),
+                created_at: clock::rfc3339(item.created_at),
+            };
+            let data = match item.body {
                 InboxBody::Message { seq, epoch, content_type, sender_device, data } => {
-                    InboxItemView {
-                        id: item.id,
-                        conversation_id: item.conversation_id,
-                        kind: "message",
-                        seq: Some(seq),
-                        epoch: Some(epoch),
-                        content_type: Some(content_type),
-                        sender_device,
-                        data: B64.encode(data),
-                        created_at,
-                    }
+                    view.kind = "message";
+                    view.seq = Some(seq);
+                    view.epoch = Some(epoch);
+                    view.content_type = Some(content_type);
+                    view.sender_device = sender_device;
+                    data
                 }
-                InboxBody::Welcome { data } => InboxItemView {
-                    id: item.id,
-                    conversation_id: item.conversation_id,
-                    kind: "welcome",
-                    seq: None,
-                    epoch: None,
-                    content_type: None,
-                    sender_device: None,
-                    data: B64.encode(data),
-                    created_at,
-                },
-            }
+                InboxBody::Welcome { data } => data,
+            };
+            view.data = B64.encode(data);
+            view
         })
         .collect();
     Ok(Json(InboxPage { items, next_after, more }))
