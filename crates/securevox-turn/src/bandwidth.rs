@@ -1,7 +1,8 @@
 //! Per-allocation bandwidth cap (T3): a token bucket per direction. Packets over the cap are
-//! dropped, as a congested link would drop them; congestion control at the ends adapts.
+//! dropped, as a congested link would drop them; congestion control at the ends adapts. The
+//! byte streams of TCP allocations are slowed down instead ([`TokenBucket::debit`]).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 #[derive(Debug)]
 pub struct TokenBucket {
@@ -30,9 +31,7 @@ impl TokenBucket {
         if self.rate == 0 {
             return true;
         }
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.last = now;
-        self.tokens = (self.tokens + elapsed * self.rate as f64).min(self.burst);
+        self.refill(now);
         let bytes = bytes as f64;
         if self.tokens >= bytes {
             self.tokens -= bytes;
@@ -40,6 +39,28 @@ impl TokenBucket {
         } else {
             false
         }
+    }
+
+    /// Takes `bytes` that have already been read from a stream, into debt if need be, and
+    /// returns how long the reader should pause before passing them on: TCP's own flow control
+    /// then slows the sender to the cap, where a datagram would be dropped.
+    pub fn debit(&mut self, bytes: usize, now: Instant) -> Duration {
+        if self.rate == 0 {
+            return Duration::ZERO;
+        }
+        self.refill(now);
+        self.tokens -= bytes as f64;
+        if self.tokens >= 0.0 {
+            Duration::ZERO
+        } else {
+            Duration::from_secs_f64(-self.tokens / self.rate as f64)
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.last = now;
+        self.tokens = (self.tokens + elapsed * self.rate as f64).min(self.burst);
     }
 }
 
@@ -62,6 +83,20 @@ mod tests {
         }
         let expected = 375_000 * 10 + 187_500;
         assert!(passed <= expected + 1000 && passed >= expected - 2000, "{passed}");
+    }
+
+    #[test]
+    fn a_stream_in_debt_waits_for_the_rate() {
+        let start = Instant::now();
+        // 80 kbit/s = 10 000 B/s; the 64 KiB burst passes at once.
+        let mut bucket = TokenBucket::new(80_000, start);
+        assert_eq!(bucket.debit(64 * 1024, start), Duration::ZERO);
+        let wait = bucket.debit(10_000, start);
+        assert!((wait.as_secs_f64() - 1.0).abs() < 1e-6, "{wait:?}");
+        // Once the wait has passed, the debt is repaid and the next chunk waits its own share.
+        let wait = bucket.debit(5_000, start + Duration::from_secs(1));
+        assert!((wait.as_secs_f64() - 0.5).abs() < 1e-6, "{wait:?}");
+        assert_eq!(TokenBucket::new(0, start).debit(1 << 30, start), Duration::ZERO);
     }
 
     #[test]

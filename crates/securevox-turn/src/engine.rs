@@ -1,7 +1,7 @@
 //! The one owner of TURN state: a `turn-server-proto` server per listening socket, the relay
-//! sockets, the TCP client connections, and the quotas. IO tasks hand it packets under a
-//! mutex; it never awaits, and it sends with `try_send` (a UDP packet that cannot be sent now
-//! is dropped, as the network would drop it).
+//! sockets, the TCP client connections, the peer connections of TCP relays, and the quotas. IO
+//! tasks hand it packets under a mutex; it never awaits, and it sends with `try_send` (a UDP
+//! packet that cannot be sent now is dropped, as the network would drop it).
 
 use crate::bandwidth::TokenBucket;
 use crate::fastpath::{self, Grant, Routes};
@@ -46,17 +46,19 @@ pub(crate) struct Listener {
 }
 
 /// A relayed transport address and the socket behind it.
-struct Relay {
-    /// What the engine sends with; the relay's task reads the tokio twin.
-    out: std::net::UdpSocket,
-    listener: usize,
-    client: SocketAddr,
-    user: String,
+pub(crate) struct Relay {
+    /// What the engine sends with; the relay's task reads the tokio twin. `None` for a TCP
+    /// relay (RFC 6062), whose peers have connections of their own (`peer_connections`).
+    out: Option<std::net::UdpSocket>,
+    pub(crate) listener: usize,
+    pub(crate) client: SocketAddr,
+    pub(crate) user: String,
     to_peers: TokenBucket,
     to_client: TokenBucket,
+    /// The task reading the UDP socket, or accepting on the TCP one.
     task: AbortHandle,
     /// Channels and permissions granted to it, for the data plane's shortcut.
-    routes: Routes,
+    pub(crate) routes: Routes,
 }
 
 pub(crate) struct Engine {
@@ -65,17 +67,18 @@ pub(crate) struct Engine {
     pub(crate) policy: PeerPolicy,
     pub(crate) stats: Arc<TurnStats>,
     pub(crate) listeners: Vec<Listener>,
-    relays: HashMap<SocketAddr, Relay>,
+    pub(crate) relays: HashMap<SocketAddr, Relay>,
     /// Relayed addresses whose relay we closed (its TCP client went away) while the protocol
     /// server still holds the allocation until it expires: not reused until then.
     zombies: HashSet<SocketAddr>,
-    tcp: HashMap<(usize, SocketAddr), mpsc::Sender<Vec<u8>>>,
+    pub(crate) tcp: HashMap<(usize, SocketAddr), mpsc::Sender<Vec<u8>>>,
     pub(crate) per_user: HashMap<String, usize>,
     /// The user of an authenticated Allocate on its way to the protocol server.
     /// (and whether it asked for an even port, EVEN-PORT: RTP's port before RTCP's).
     pub(crate) pending_users: HashMap<(usize, SocketAddr), (String, bool)>,
     /// The relays of each client (two for a dual-stack allocation).
-    client_relays: HashMap<(usize, SocketAddr), Vec<SocketAddr>>,
+    pub(crate) client_relays: HashMap<(usize, SocketAddr), Vec<SocketAddr>>,
+    pub(crate) peer_connections: crate::peer_connections::PeerConnections,
     /// CreatePermission and ChannelBind requests passed to the protocol server, by
     /// transaction id, until their response leaves.
     pending_grants: HashMap<[u8; 12], (usize, SocketAddr, Grant)>,
@@ -84,7 +87,7 @@ pub(crate) struct Engine {
     pub(crate) strangers: crate::strangers::Strangers,
     pub(crate) last_housekeeping: std::time::Instant,
     scratch: Vec<u8>,
-    me: Weak<Mutex<Engine>>,
+    pub(crate) me: Weak<Mutex<Engine>>,
 }
 
 impl Engine {
@@ -108,6 +111,7 @@ impl Engine {
                 per_user: HashMap::new(),
                 pending_users: HashMap::new(),
                 client_relays: HashMap::new(),
+                peer_connections: crate::peer_connections::PeerConnections::default(),
                 pending_grants: HashMap::new(),
                 relay_ips,
                 strangers: crate::strangers::Strangers::default(),
@@ -257,10 +261,10 @@ impl Engine {
             bump(&self.stats.refused_peers);
         } else if !relay.to_peers.take_now(payload.len()) {
             bump(&self.stats.throttled_packets);
-        } else {
+        } else if let Some(out) = &relay.out {
             bump(&self.stats.packets_to_peers);
             add(&self.stats.bytes_to_peers, payload.len());
-            let _ = relay.out.send_to(payload, peer);
+            let _ = out.send_to(payload, peer);
         }
         true
     }
@@ -323,6 +327,8 @@ impl Engine {
     /// listening address to a client.
     fn route(&mut self, transport: TransportType, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
         if let Some(relay) = self.relays.get_mut(&from) {
+            // A Send indication on a TCP relay: discarded (RFC 6062 §5.1).
+            let Some(out) = &relay.out else { return };
             if self.policy.check(to.ip()).is_err() {
                 bump(&self.stats.refused_peers);
                 return;
@@ -333,7 +339,7 @@ impl Engine {
             }
             bump(&self.stats.packets_to_peers);
             add(&self.stats.bytes_to_peers, bytes.len());
-            let _ = relay.out.send_to(bytes, to);
+            let _ = out.send_to(bytes, to);
             return;
         }
         if let Some(idx) =
@@ -407,6 +413,8 @@ impl Engine {
                         self.close_relay(listen_addr);
                     }
                 }
+                // The gate answers Connect requests itself (`peer_connections`): the protocol
+                // server never sees one it could ask about.
                 TurnServerPollRet::TcpConnect {
                     relayed_addr,
                     peer_addr,
@@ -451,22 +459,17 @@ impl Engine {
         transport: TransportType,
         family: AddressFamily,
     ) -> Result<SocketAddr, SocketAllocateError> {
-        if transport != TransportType::Udp {
-            return Err(SocketAllocateError::InsufficientCapacity);
-        }
         let v6 = family == AddressFamily::IPV6;
         let ip = self.relay_ips[usize::from(v6)]
             .ok_or(SocketAllocateError::AddressFamilyNotSupported)?;
-        let taken: HashSet<u16> = self.zombies.iter().map(SocketAddr::port).collect();
-        let (socket, out) = crate::relay::bind(ip, &self.settings.relay_ports, &taken, even)
-            .map_err(|e| {
-                tracing::warn!(error = %e, %ip, "no relay port free");
-                SocketAllocateError::InsufficientCapacity
-            })?;
-        let local = socket.local_addr().map_err(|_| SocketAllocateError::InsufficientCapacity)?;
-        let advertised = self.settings.advertised(local);
-        let socket = Arc::new(socket);
-        let task = tokio::spawn(crate::relay::run(self.me.clone(), socket, advertised));
+        let bound = match transport {
+            TransportType::Tcp => self.bind_tcp_relay(ip),
+            TransportType::Udp => self.bind_udp_relay(ip, even),
+        };
+        let (advertised, out, task) = bound.map_err(|e| {
+            tracing::warn!(error = %e, %ip, "no relay port free");
+            SocketAllocateError::InsufficientCapacity
+        })?;
         let now = std::time::Instant::now();
         let bps = self.settings.max_bps;
         tracing::debug!(%client, %advertised, user, "allocation");
@@ -481,7 +484,7 @@ impl Engine {
                 user,
                 to_peers: TokenBucket::new(bps, now),
                 to_client: TokenBucket::new(bps, now),
-                task: task.abort_handle(),
+                task,
                 routes: Routes::default(),
             },
         );
@@ -489,9 +492,21 @@ impl Engine {
         Ok(advertised)
     }
 
+    /// Whether a relay port on `ip` is in use: by a live relay of either transport (they share
+    /// the map of relayed addresses), or by one the protocol server still holds.
+    pub(crate) fn port_taken(&self, ip: std::net::IpAddr) -> impl Fn(u16) -> bool + '_ {
+        move |port| {
+            let addr = self.settings.advertised(SocketAddr::new(ip, port));
+            self.relays.contains_key(&addr) || self.zombies.contains(&addr)
+        }
+    }
+
     fn close_relay(&mut self, advertised: SocketAddr) {
         let Some(relay) = self.relays.remove(&advertised) else { return };
         relay.task.abort();
+        if relay.out.is_none() {
+            self.close_tcp_relay(advertised);
+        }
         let key = (relay.listener, relay.client);
         if let Some(list) = self.client_relays.get_mut(&key) {
             list.retain(|a| *a != advertised);

@@ -48,7 +48,7 @@ impl Routes {
         }
     }
 
-    fn permitted(&self, ip: IpAddr, now: Instant) -> bool {
+    pub(crate) fn permitted(&self, ip: IpAddr, now: Instant) -> bool {
         self.permissions.get(&ip).is_some_and(|until| *until >= now)
     }
 

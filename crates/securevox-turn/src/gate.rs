@@ -10,10 +10,10 @@ use crate::fastpath::Grant;
 use crate::stats::bump;
 use std::net::SocketAddr;
 use turn_server_proto::api::TurnServerApi;
-use turn_server_proto::types::attribute::{
-    ChannelNumber, EvenPort, RequestedTransport, XorPeerAddress,
+use turn_server_proto::types::attribute::{ChannelNumber, EvenPort, XorPeerAddress};
+use turn_server_proto::types::message::{
+    ALLOCATE, CHANNEL_BIND, CONNECT, CONNECTION_BIND, CREATE_PERMISSION, SEND,
 };
-use turn_server_proto::types::message::{ALLOCATE, CHANNEL_BIND, CONNECT, CREATE_PERMISSION, SEND};
 use turn_server_proto::types::stun::attribute::{ErrorCode, Realm, Username, XorMappedAddress};
 use turn_server_proto::types::stun::message::{
     IntegrityAlgorithm, LongTermKeyCredentials, Message, MessageClass, MessageIntegrityCredentials,
@@ -26,7 +26,8 @@ use turn_server_proto::types::stun::prelude::{
 pub(crate) enum Verdict {
     /// Hand the message to the protocol server.
     Pass,
-    /// Discard it (an indication that may not be relayed).
+    /// Nothing to pass on: discarded (an indication that may not be relayed), or handled and
+    /// answered here, now or later.
     Drop,
     /// Answer the client with these bytes instead.
     Reply(Vec<u8>),
@@ -44,6 +45,9 @@ impl Engine {
             }
             bump(&self.stats.stun_bindings);
             return Verdict::Reply(binding_response(&msg, from));
+        }
+        if method == CONNECTION_BIND && msg.has_class(MessageClass::Request) {
+            return self.connection_bind(idx, from, &msg);
         }
         if msg.has_class(MessageClass::Indication) {
             if method == SEND && self.refused_peer(&msg).is_some() {
@@ -98,15 +102,8 @@ impl Engine {
                 // fatal, where 437 makes them retry from a new address (as with coturn).
                 return refuse(ErrorCode::ALLOCATION_MISMATCH, "Allocation Mismatch");
             }
-            if msg
-                .attribute::<RequestedTransport>()
-                .is_ok_and(|t| t.protocol() != RequestedTransport::UDP)
-            {
-                return refuse(
-                    ErrorCode::UNSUPPORTED_TRANSPORT_PROTOCOL,
-                    "Only UDP relays are offered",
-                );
-            }
+            // REQUESTED-TRANSPORT is the protocol server's: UDP, or TCP over a TCP or TLS
+            // connection (400 over UDP, RFC 6062 §5.1); anything else gets 442.
             let quota = self.settings.user_quota;
             if quota > 0 && self.per_user.get(&user.user).copied().unwrap_or(0) >= quota {
                 bump(&self.stats.quota_refusals);
@@ -120,28 +117,47 @@ impl Engine {
             let even = msg.attribute::<EvenPort>().is_ok();
             self.pending_users.insert((idx, from), (user.user, even));
         } else if method == CREATE_PERMISSION || method == CHANNEL_BIND {
-            if let Some(peer) = self.refused_peer(&msg) {
-                bump(&self.stats.refused_peers);
-                tracing::debug!(%from, %peer, "TURN peer refused by policy");
-                return refuse(ErrorCode::FORBIDDEN, "Forbidden: peer address not allowed");
-            }
-            let peers = peer_addresses(&msg);
-            let grant = if method == CHANNEL_BIND {
-                let number = msg.attribute::<ChannelNumber>().map(|c| c.channel());
-                match (number, peers.first()) {
-                    (Ok(number), Some(peer)) => Some(Grant::Channel(number, *peer)),
-                    _ => None,
-                }
-            } else {
-                Some(Grant::Permissions(peers.iter().map(SocketAddr::ip).collect()))
-            };
-            if let Some(grant) = grant {
-                self.expect_grant(idx, from, data, grant);
+            if let Err((code, reason)) = self.permit(idx, from, &msg, data) {
+                return refuse(code, reason);
             }
         } else if method == CONNECT {
-            return refuse(ErrorCode::FORBIDDEN, "TCP relays are not offered");
+            return self.connect(idx, from, &msg, &key, algorithm);
         }
         Verdict::Pass
+    }
+
+    /// Checks the peers of a CreatePermission or ChannelBind request, and remembers what it
+    /// will grant if the protocol server accepts it; the refusal otherwise.
+    fn permit(
+        &mut self,
+        idx: usize,
+        from: SocketAddr,
+        msg: &Message<'_>,
+        data: &[u8],
+    ) -> Result<(), (u16, &'static str)> {
+        if let Some(peer) = self.refused_peer(msg) {
+            bump(&self.stats.refused_peers);
+            tracing::debug!(%from, %peer, "TURN peer refused by policy");
+            return Err((ErrorCode::FORBIDDEN, "Forbidden: peer address not allowed"));
+        }
+        let peers = peer_addresses(msg);
+        let grant = if msg.method() == CHANNEL_BIND {
+            let Some(peer) = peers.first().copied() else { return Ok(()) };
+            if self.is_tcp_allocation(idx, from, peer) {
+                return Err((
+                    ErrorCode::BAD_REQUEST,
+                    "Bad Request: no channels on a TCP allocation",
+                ));
+            }
+            let Ok(number) = msg.attribute::<ChannelNumber>().map(|c| c.channel()) else {
+                return Ok(());
+            };
+            Grant::Channel(number, peer)
+        } else {
+            Grant::Permissions(peers.iter().map(SocketAddr::ip).collect())
+        };
+        self.expect_grant(idx, from, data, grant);
+        Ok(())
     }
 
     /// A request the protocol server will answer with a 401 challenge: passed on within the
@@ -156,7 +172,7 @@ impl Engine {
 
     /// Whether an answer to an unauthenticated request may go to `from`: always over TCP
     /// (its handshake proved the address), within the rate limit over UDP.
-    fn may_answer_stranger(&mut self, idx: usize, from: SocketAddr) -> bool {
+    pub(crate) fn may_answer_stranger(&mut self, idx: usize, from: SocketAddr) -> bool {
         if self.listeners[idx].udp.is_none()
             || self.strangers.allow(from.ip(), std::time::Instant::now())
         {
@@ -171,7 +187,7 @@ impl Engine {
         peer_addresses(msg).into_iter().find(|addr| self.policy.check(addr.ip()).is_err())
     }
 
-    fn unauthorized(&self, msg: &Message<'_>, error: CredentialError) -> Vec<u8> {
+    pub(crate) fn unauthorized(&self, msg: &Message<'_>, error: CredentialError) -> Vec<u8> {
         let reason = match error {
             CredentialError::Expired => "Unauthorized: credentials expired",
             CredentialError::Malformed => "Unauthorized: not a TURN REST username",
@@ -189,7 +205,7 @@ impl Engine {
 }
 
 /// Every XOR-PEER-ADDRESS of `msg` (CreatePermission may carry several).
-fn peer_addresses(msg: &Message<'_>) -> Vec<SocketAddr> {
+pub(crate) fn peer_addresses(msg: &Message<'_>) -> Vec<SocketAddr> {
     let transaction = msg.transaction_id();
     msg.iter_attributes()
         .filter(|(_, raw)| raw.get_type() == XorPeerAddress::TYPE)
@@ -206,7 +222,7 @@ fn binding_response(msg: &Message<'_>, from: SocketAddr) -> Vec<u8> {
     reply.finish()
 }
 
-fn signed_error(
+pub(crate) fn signed_error(
     msg: &Message<'_>,
     code: u16,
     reason: &str,

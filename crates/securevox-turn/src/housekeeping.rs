@@ -57,21 +57,6 @@ mod tests {
     use turn_server_proto::types::TransportType;
 
     fn engine() -> crate::engine::Shared {
-        let settings = TurnSettings {
-            listen: Vec::new(),
-            port: 0,
-            relay_ips: Vec::new(),
-            external_ips: Vec::new(),
-            relay_ports: 40_000..=40_001,
-            realm: "securevox".into(),
-            secret: b"secret".to_vec(),
-            allow_loopback_peers: false,
-            allow_private_peers: false,
-            user_quota: 0,
-            total_quota: 0,
-            max_bps: 0,
-            tls: None,
-        };
         let addr = "127.0.0.1:3478".parse().unwrap();
         let listener = Listener {
             server: TurnServer::new(TransportType::Tcp, addr, "securevox".into()),
@@ -81,7 +66,7 @@ mod tests {
             udp_out: None,
             known_users: HashSet::from(["100:old".to_owned(), "300:new".to_owned()]),
         };
-        Engine::new(Arc::new(settings), Arc::default(), vec![listener])
+        Engine::new(Arc::new(TurnSettings::for_tests()), Arc::default(), vec![listener])
     }
 
     #[test]

@@ -5,24 +5,31 @@
 //! - the TURN REST credential check *with expiry* ([`credentials`], in [`gate`]),
 //! - refusing peers in the host's own networks ([`peers`]),
 //! - per-user and total allocation quotas, and a per-allocation bandwidth cap ([`bandwidth`]),
-//! - relay ports from a range, an external address for 1:1 NAT, counters ([`stats`]).
+//! - relay ports from a range, an external address for 1:1 NAT, counters ([`stats`]),
+//! - the peer connections of TCP allocations (RFC 6062): Connect, ConnectionAttempt and
+//!   ConnectionBind ([`peer_connections`], [`connection_bind`]) and their sockets and splice
+//!   ([`tcp_relay`]).
 //!
 //! One [`engine::Engine`] owns all state behind a mutex; socket tasks lock it per batch of
-//! packets and it never awaits. Relays are UDP (TCP allocations of RFC 6062 are refused with
-//! 442), reached by clients over UDP or TCP.
+//! packets and it never awaits. Relays are UDP (what WebRTC uses), reached by clients over UDP,
+//! TCP or TLS, or TCP for clients that ask for one over TCP or TLS; a bound TCP peer connection
+//! is spliced to its client data connection outside the engine.
 
 pub mod bandwidth;
+mod connection_bind;
 pub mod credentials;
 mod engine;
 mod fastpath;
 mod gate;
 mod housekeeping;
 mod listeners;
+mod peer_connections;
 pub mod peers;
 mod relay;
 pub mod settings;
 pub mod stats;
 mod strangers;
+mod tcp_relay;
 mod tls;
 
 pub use settings::TurnSettings;

@@ -1,5 +1,6 @@
 //! The listening sockets' tasks: UDP datagrams, TCP connections framed into STUN messages and
-//! ChannelData, and the timer that runs the protocol servers' expiries.
+//! ChannelData (or spliced to a peer once bound, RFC 6062), and the timer that runs the
+//! protocol servers' expiries.
 
 use crate::engine::{lock, Shared};
 use crate::relay::take_batch;
@@ -97,6 +98,8 @@ async fn connection(
 ) {
     let (tx, mut rx) = mpsc::channel::<Vec<u8>>(TCP_QUEUE);
     lock(engine).register_tcp(idx, client, tx);
+    // Ends when the engine drops the sender (allocation gone, shutdown, slow reader, or the
+    // connection bound to a peer), giving the writer back once the queue is out.
     let mut writing = tokio::spawn(async move {
         while let Some(mut frame) = rx.recv().await {
             // Whatever queued up meanwhile goes out in the same write.
@@ -105,11 +108,10 @@ async fn connection(
                 frame.extend_from_slice(&more);
             }
             if writer.write_all(&frame).await.is_err() {
-                break;
+                return None;
             }
         }
-        // The engine dropped the sender (allocation gone, shutdown, slow reader): close.
-        let _ = writer.shutdown().await;
+        Some(writer)
     });
     // An idle connection waits with this small buffer only; a full one means more is
     // probably there, taken at once into `buf` without waiting.
@@ -121,32 +123,68 @@ async fn connection(
                 Ok(Ok(n)) if n > 0 => n,
                 _ => break,
             },
-            _ = &mut writing => break,
+            written = &mut writing => {
+                if let Ok(Some(mut writer)) = written {
+                    let _ = writer.shutdown().await;
+                }
+                break;
+            }
         };
         buf.data.extend_from_slice(&first[..n]);
         let mut open = true;
         if n == FIRST_READ {
             open = read_ready(&mut reader, &mut buf.data);
         }
-        let mut guard = lock(engine);
-        loop {
-            match buf.next_frame() {
-                Ok(Some(range)) => guard.on_client_packet(idx, client, &buf.data[range]),
-                Ok(None) => break,
-                Err(()) => {
-                    drop(guard);
-                    writing.abort();
-                    return;
-                }
+        match handle_frames(engine, idx, client, &mut buf) {
+            Frames::Handled => {}
+            Frames::NotTurn => {
+                writing.abort();
+                return;
+            }
+            Frames::Bound(bound) => {
+                // What followed the ConnectionBind is already the peer's.
+                let early = buf.rest();
+                let Ok(Some(writer)) = writing.await else { return };
+                let stats = lock(engine).stats.clone();
+                let stream = tokio::io::join(reader, writer);
+                crate::tcp_relay::splice(engine, stream, early, bound, &stats).await;
+                return;
             }
         }
-        drop(guard);
         buf.compact();
         if !open {
             break;
         }
     }
     writing.abort();
+}
+
+/// What became of the frames a connection has sent so far.
+enum Frames {
+    /// All handed to the engine.
+    Handled,
+    /// The stream is not TURN.
+    NotTurn,
+    /// A ConnectionBind succeeded: the rest of the stream is the peer's (RFC 6062 §5.4).
+    Bound(crate::tcp_relay::Bound),
+}
+
+fn handle_frames(engine: &Shared, idx: usize, client: SocketAddr, buf: &mut Framer) -> Frames {
+    let mut guard = lock(engine);
+    loop {
+        match buf.next_frame() {
+            Ok(Some(range)) => {
+                // A ConnectionBind request: 0x000b, class request.
+                let bind = buf.data[range.start..].starts_with(&[0x00, 0x0b]);
+                guard.on_client_packet(idx, client, &buf.data[range]);
+                if let Some(bound) = bind.then(|| guard.take_handover(idx, client)).flatten() {
+                    return Frames::Bound(bound);
+                }
+            }
+            Ok(None) => return Frames::Handled,
+            Err(()) => return Frames::NotTurn,
+        }
+    }
 }
 
 /// Appends to `data` what `reader` has ready now, up to [`READ_AHEAD`] bytes, without
@@ -199,6 +237,14 @@ impl Framer {
         Ok(Some(range))
     }
 
+    /// The bytes after the last frame taken, leaving the framer empty.
+    pub(crate) fn rest(&mut self) -> Vec<u8> {
+        let rest = self.data.split_off(self.start);
+        self.data = Vec::new();
+        self.start = 0;
+        rest
+    }
+
     /// Drops consumed bytes so the buffer holds at most one partial frame, and gives back
     /// memory an idle connection does not need.
     pub(crate) fn compact(&mut self) {
@@ -217,7 +263,9 @@ pub(crate) async fn timer(engine: Shared) {
     loop {
         let deadline = {
             let mut guard = lock(&engine);
-            guard.housekeeping(std::time::Instant::now(), crate::gate::unix_now());
+            let now = std::time::Instant::now();
+            guard.housekeeping(now, crate::gate::unix_now());
+            guard.sweep_peer_connections(now);
             let next = guard.poll_all();
             guard.deadline(next)
         };

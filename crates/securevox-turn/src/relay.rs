@@ -1,20 +1,34 @@
 //! Relay sockets: one UDP socket per relayed transport address, from the configured port
-//! range, and the task that hands what peers send to the engine.
+//! range, and the task that hands what peers send to the engine. (TCP relays: `tcp_relay`.)
 
 use crate::engine::{lock, Engine};
 use std::cell::RefCell;
-use std::collections::HashSet;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::ops::RangeInclusive;
-use std::sync::{Mutex, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use tokio::net::UdpSocket;
+use tokio::task::AbortHandle;
 
 /// Packets taken per wake-up (and per lock) when a socket has a backlog.
 const BATCH: usize = 64;
 
-/// Binds a UDP socket on `ip` at a port of `range` not in `taken` (an even one if `even`),
-/// starting from a random one so that relayed addresses are hard to guess (RFC 8656 §7.2).
+impl Engine {
+    /// Binds a UDP relay on `ip` and starts reading it: its advertised address, the socket to
+    /// send with, and the reading task.
+    pub(crate) fn bind_udp_relay(
+        &self,
+        ip: IpAddr,
+        even: bool,
+    ) -> io::Result<(SocketAddr, Option<std::net::UdpSocket>, AbortHandle)> {
+        let (socket, out) = bind(ip, &self.settings.relay_ports, self.port_taken(ip), even)?;
+        let advertised = self.settings.advertised(socket.local_addr()?);
+        let task = tokio::spawn(run(self.me.clone(), Arc::new(socket), advertised));
+        Ok((advertised, Some(out), task.abort_handle()))
+    }
+}
+
+/// Binds a UDP socket on `ip` at a port of `range` not `taken` (an even one if `even`).
 /// turn-server-proto ignores EVEN-PORT; a client that asked for it (RTP, coturn's uclient)
 /// would otherwise drop an odd relay and retry, leaving the allocation behind.
 /// Returns the socket twice: registered with tokio for the reading task, and a plain clone
@@ -23,24 +37,37 @@ const BATCH: usize = 64;
 pub(crate) fn bind(
     ip: IpAddr,
     range: &RangeInclusive<u16>,
-    taken: &HashSet<u16>,
+    taken: impl Fn(u16) -> bool,
     even: bool,
 ) -> io::Result<(UdpSocket, std::net::UdpSocket)> {
+    first_free(range, taken, even, |port| {
+        let socket = std::net::UdpSocket::bind(SocketAddr::new(ip, port))?;
+        socket.set_nonblocking(true)?;
+        let sender = socket.try_clone()?;
+        Ok((UdpSocket::from_std(socket)?, sender))
+    })
+}
+
+/// Tries the ports of `range` that are not `taken` (only even ones if `even`) with `bind`
+/// until one is free, starting from a random one so that relayed addresses are hard to guess
+/// (RFC 8656 §7.2).
+pub(crate) fn first_free<T>(
+    range: &RangeInclusive<u16>,
+    taken: impl Fn(u16) -> bool,
+    even: bool,
+    mut bind: impl FnMut(u16) -> io::Result<T>,
+) -> io::Result<T> {
     let (low, high) = (u32::from(*range.start()), u32::from(*range.end()));
     let span = high - low + 1;
     let start = rand::random::<u32>() % span;
     // Try at most 256 ports: a full range is reported, not searched port by port.
     for i in 0..span.min(256) {
         let port = (low + (start + i) % span) as u16;
-        if taken.contains(&port) || (even && port % 2 == 1) {
+        if taken(port) || (even && port % 2 == 1) {
             continue;
         }
-        match std::net::UdpSocket::bind(SocketAddr::new(ip, port)) {
-            Ok(socket) => {
-                socket.set_nonblocking(true)?;
-                let sender = socket.try_clone()?;
-                return Ok((UdpSocket::from_std(socket)?, sender));
-            }
+        match bind(port) {
+            Ok(bound) => return Ok(bound),
             Err(e) if e.kind() == io::ErrorKind::AddrInUse => {}
             Err(e) => return Err(e),
         }
@@ -52,7 +79,7 @@ pub(crate) fn bind(
 /// (by aborting this task) or the engine is gone.
 pub(crate) async fn run(
     engine: Weak<Mutex<Engine>>,
-    socket: std::sync::Arc<UdpSocket>,
+    socket: Arc<UdpSocket>,
     advertised: SocketAddr,
 ) {
     loop {

@@ -81,6 +81,28 @@ impl TurnSettings {
     }
 }
 
+#[cfg(test)]
+impl TurnSettings {
+    /// Loopback only, no limits: for unit tests of the engine.
+    pub(crate) fn for_tests() -> Self {
+        Self {
+            listen: Vec::new(),
+            port: 0,
+            relay_ips: Vec::new(),
+            external_ips: Vec::new(),
+            relay_ports: 40_000..=40_001,
+            realm: "securevox".into(),
+            secret: b"secret".to_vec(),
+            allow_loopback_peers: false,
+            allow_private_peers: false,
+            user_quota: 0,
+            total_quota: 0,
+            max_bps: 0,
+            tls: None,
+        }
+    }
+}
+
 /// The source address the host would use to reach the internet: the kernel picks it when a
 /// UDP socket is connected (nothing is sent). `None` without a route.
 fn outward_ip(v6: bool) -> Option<IpAddr> {

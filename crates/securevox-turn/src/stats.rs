@@ -22,6 +22,11 @@ pub struct TurnStats {
     pub stun_bindings: AtomicU64,
     /// Unauthenticated UDP requests dropped by the per-address rate limit.
     pub strangers_dropped: AtomicU64,
+    /// Peer data connections of TCP allocations (RFC 6062) open now, bound to a client data
+    /// connection or waiting for its ConnectionBind. Their bytes count in `bytes_to_*`.
+    pub peer_connections: AtomicU64,
+    /// Peer data connections opened in all: Connect successes and ConnectionAttempts.
+    pub peer_connections_opened: AtomicU64,
 }
 
 /// A consistent-enough copy for reports.
@@ -38,6 +43,8 @@ pub struct TurnSnapshot {
     pub throttled_packets: u64,
     pub stun_bindings: u64,
     pub strangers_dropped: u64,
+    pub peer_connections: u64,
+    pub peer_connections_opened: u64,
 }
 
 impl TurnStats {
@@ -55,6 +62,8 @@ impl TurnStats {
             throttled_packets: get(&self.throttled_packets),
             stun_bindings: get(&self.stun_bindings),
             strangers_dropped: get(&self.strangers_dropped),
+            peer_connections: get(&self.peer_connections),
+            peer_connections_opened: get(&self.peer_connections_opened),
         }
     }
 }

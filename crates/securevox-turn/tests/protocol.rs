@@ -264,7 +264,7 @@ async fn quotas_per_user_and_in_total() {
 }
 
 #[tokio::test]
-async fn host_networks_are_refused_as_peers_and_tcp_relays_are_not_offered() {
+async fn host_networks_are_refused_as_peers_and_tcp_relays_need_a_stream() {
     let turn = Turn::start(settings()).unwrap();
     let mut client = Client::new(udp_addr(&turn), "alice", 600).await;
     assert!(client.allocate(None).await.is_success());
@@ -277,13 +277,15 @@ async fn host_networks_are_refused_as_peers_and_tcp_relays_are_not_offered() {
     assert!(client.permit(CREATE_PERMISSION, public).await.is_success(), "public peers are fine");
     assert_eq!(turn.stats().snapshot().refused_peers, 10);
 
-    let mut tcp = Client::new(udp_addr(&turn), "bob", 600).await;
-    let reply = tcp
-        .request(ALLOCATE, &|b| {
-            b.add_attribute(&RequestedTransport::new(RequestedTransport::TCP)).unwrap();
-        })
-        .await;
-    assert_eq!(reply.error(), Some(442));
+    // A TCP relay is for a client over TCP or TLS (RFC 6062 §5.1; see tests/tcp_relay.rs);
+    // other transports are not offered at all.
+    let mut bob = Client::new(udp_addr(&turn), "bob", 600).await;
+    for (protocol, code) in [(RequestedTransport::TCP, 400), (1, 442)] {
+        let reply = bob
+            .request(ALLOCATE, &|b| b.add_attribute(&RequestedTransport::new(protocol)).unwrap())
+            .await;
+        assert_eq!(reply.error(), Some(code), "protocol {protocol}");
+    }
     turn.shutdown();
 }
 

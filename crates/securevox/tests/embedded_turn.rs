@@ -121,6 +121,42 @@ async fn minted_credentials_relay_to_a_peer_over_udp_and_tcp_without_loss() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_relays_carry_uclient_streams_without_loss() {
+    if !turnutils::available() {
+        return;
+    }
+    let server = server(true, |c| c.turn.user_quota = 0).await;
+    let port = turn_port(&server).await;
+    let (user, pass, _) = credentials(&server).await;
+    let run = |flags: &'static [&'static str]| {
+        let (user, pass) = (user.clone(), pass.clone());
+        blocking(move || {
+            let mut args = vec!["-n", "20", "-m", "4", "-l", "1000"];
+            args.extend(flags);
+            turnutils::uclient(port, &user, &pass, &args)
+        })
+    };
+    // Pairs of clients with TCP allocations (RFC 6062): one of each pair Connects to the other's
+    // relayed address, which announces it in a ConnectionAttempt; both bind a data connection
+    // and stream to each other.
+    let out = run(&["-T"]).await;
+    assert!(turnutils::relayed_all(&out), "uclient -T via our TURN:\n{out}");
+    // Clients whose peer is a plain TCP socket connecting to their relay. uclient's peer
+    // cannot read what it is sent, so only the clients count: they get all the peers sent,
+    // half the total (as against coturn's own server). What reaches the peers is counted
+    // below, in the bytes relayed to them.
+    let out = run(&["-P"]).await;
+    assert_eq!(turnutils::tally(&out), Some((80, 40)), "uclient -P via our TURN:\n{out}");
+    let to_peer =
+        metric(&server, "securevox_turn_relayed_bytes_total{direction=\"to_peer\"}").await;
+    let to_client =
+        metric(&server, "securevox_turn_relayed_bytes_total{direction=\"to_client\"}").await;
+    // -T: 80 messages of 1000 bytes, each through two relays; -P: 40 each way through one.
+    assert!(to_peer >= 120_000 && to_client >= 120_000, "{to_peer} / {to_client}");
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_and_wrong_credentials_and_loopback_peers_are_refused() {
     if !turnutils::available() {
         return;
@@ -222,11 +258,20 @@ async fn turn_over_tls_relays_when_a_certificate_is_configured() {
 
     let peer = Peer::start();
     let peer_port = peer.port.to_string();
-    let out = blocking(move || {
-        let flags = ["-t", "-S", "-n", "20", "-m", "2", "-e", "127.0.0.1", "-r", &peer_port];
-        turnutils::uclient(tls_port, &user, &pass, &flags)
+    let out = blocking({
+        let (user, pass) = (user.clone(), pass.clone());
+        move || {
+            let flags = ["-t", "-S", "-n", "20", "-m", "2", "-e", "127.0.0.1", "-r", &peer_port];
+            turnutils::uclient(tls_port, &user, &pass, &flags)
+        }
     })
     .await;
     assert!(turnutils::relayed_all(&out), "uclient over TLS:\n{out}");
+    // TCP relays too: control and data connections over TLS.
+    let out = blocking(move || {
+        turnutils::uclient(tls_port, &user, &pass, &["-T", "-S", "-n", "20", "-m", "2"])
+    })
+    .await;
+    assert!(turnutils::relayed_all(&out), "uclient -T over TLS:\n{out}");
     server.stop().await;
 }

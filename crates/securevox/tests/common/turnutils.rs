@@ -62,13 +62,17 @@ pub fn uclient(port: u16, username: &str, password: &str, extra: &[&str]) -> Str
 /// Whether a uclient run sent something and got all of it back: its final tally
 /// (`start_mclient: tot_send_msgs=N, tot_recv_msgs=N`) balances and it lost nothing.
 pub fn relayed_all(output: &str) -> bool {
-    let tally = output.lines().rev().find_map(|line| {
+    matches!(tally(output), Some((sent, received)) if sent > 0 && sent == received)
+        && output.contains("Total lost packets 0 (0.000000%)")
+}
+
+/// The messages a uclient run sent and received in all, from its final tally.
+pub fn tally(output: &str) -> Option<(u64, u64)> {
+    output.lines().rev().find_map(|line| {
         let rest = line.split("start_mclient: tot_send_msgs=").nth(1)?;
         let (sent, rest) = rest.split_once(", tot_recv_msgs=")?;
         Some((sent.trim().parse::<u64>().ok()?, rest.trim().parse::<u64>().ok()?))
-    });
-    matches!(tally, Some((sent, received)) if sent > 0 && sent == received)
-        && output.contains("Total lost packets 0 (0.000000%)")
+    })
 }
 
 /// Runs `turnutils_stunclient` against 127.0.0.1:`port`; its output, if it got an answer.
