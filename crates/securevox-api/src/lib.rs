@@ -90,6 +90,8 @@ pub fn api_routes() -> (Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(routes::conversations::routes())
         .merge(routes::contacts::routes())
         .merge(routes::delivery::routes())
+        .merge(routes::inbox::routes())
+        .merge(routes::device_links::routes())
         .merge(routes::attachments::routes())
         .split_for_parts();
     openapi.info.version = env!("CARGO_PKG_VERSION").into();

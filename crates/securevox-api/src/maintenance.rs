@@ -17,11 +17,13 @@ pub struct CleanupReport {
     pub group_messages_removed: u64,
     pub key_packages_removed: u64,
     pub attachments_removed: u64,
+    pub device_links_removed: u64,
 }
 
 /// Deletes sessions that expired or were revoked more than `retention.sessions_days` ago, and
 /// chat deliveries done more than `retention.messages_days` ago: acknowledged inbox items,
-/// group messages no inbox holds any more, claimed and expired KeyPackages, attachments.
+/// group messages no inbox holds any more, claimed and expired KeyPackages, attachments; and
+/// device link requests that expired.
 pub async fn cleanup(store: &Store, config: &Config) -> Result<CleanupReport, StoreError> {
     let now = clock::now();
     let days = |n: u64| now - (n * 24 * 3600) as i64;
@@ -30,6 +32,7 @@ pub async fn cleanup(store: &Store, config: &Config) -> Result<CleanupReport, St
     let (inbox_items_removed, group_messages_removed) =
         store.prune_delivered(delivered, delivered).await?;
     let key_packages_removed = store.prune_key_packages(now, delivered).await?;
+    let device_links_removed = store.prune_device_links(now).await?;
     let blobs = crate::blobs::Blobs::at(&config.data_dir);
     let gone = store.prune_attachments(delivered).await?;
     for id in &gone {
@@ -37,12 +40,21 @@ pub async fn cleanup(store: &Store, config: &Config) -> Result<CleanupReport, St
             tracing::warn!(error = %e, attachment = %id, "deleting an attachment's blob failed");
         }
     }
+    // Blobs nobody records (their conversation was deleted) go too, once an hour old so an
+    // upload in progress is not taken for one.
+    let recorded = store.attachment_ids().await?.into_iter().collect();
+    let cutoff = std::time::SystemTime::now() - std::time::Duration::from_hours(1);
+    let orphans = blobs.sweep(&recorded, cutoff).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "sweeping orphaned attachment blobs failed");
+        0
+    });
     Ok(CleanupReport {
-        attachments_removed: gone.len() as u64,
+        attachments_removed: gone.len() as u64 + orphans,
         sessions_removed,
         inbox_items_removed,
         group_messages_removed,
         key_packages_removed,
+        device_links_removed,
     })
 }
 

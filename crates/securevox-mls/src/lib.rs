@@ -215,6 +215,9 @@ pub struct MessageHeader {
     pub epoch: u64,
     /// Application, Proposal or Commit.
     pub content_type: ContentType,
+    /// Sent by a new member joining with an external Commit (a `PublicMessage` whose sender
+    /// is `new_member_commit`), not by a member of the group.
+    pub new_member_commit: bool,
 }
 
 /// Public facts about a Welcome.
@@ -276,8 +279,13 @@ pub fn inspect_message(bytes: &[u8]) -> Result<MessageHeader, InspectError> {
     let message: ProtocolMessage = decode_mls_message(bytes)?
         .try_into_protocol_message()
         .map_err(|e| InspectError::Malformed(e.to_string()))?;
+    let new_member_commit = matches!(
+        &message,
+        ProtocolMessage::PublicMessage(m) if matches!(m.sender(), openmls::prelude::Sender::NewMemberCommit)
+    );
     Ok(MessageHeader {
         wire_format,
+        new_member_commit,
         group_id: message.group_id().as_slice().to_vec(),
         epoch: message.epoch().as_u64(),
         content_type: message.content_type().into(),

@@ -7,9 +7,9 @@
 //! so a group's log has no gaps and one order for everyone.
 
 use crate::conversations::add_member;
+use crate::inbox::{self, Queued};
 use crate::{Store, StoreError};
 use securevox_domain::delivery::{ContentType, MemberRole};
-use sqlx::any::AnyRow;
 use sqlx::{Any, Row, Transaction};
 
 /// A Commit to accept into a conversation at `epoch`.
@@ -24,6 +24,8 @@ pub struct NewCommit<'a> {
     /// The Welcome for the devices the Commit adds.
     pub welcome: Option<NewWelcome<'a>>,
     pub removed_devices: &'a [String],
+    /// Set for an external Commit: the sending device joins the group (its user, a member).
+    pub joining_user: Option<&'a str>,
     pub now: i64,
 }
 
@@ -55,6 +57,25 @@ pub struct Delivered {
     pub welcomed: Vec<String>,
     /// The users of all those devices, once each (whom to tell that their inbox has news).
     pub users: Vec<String>,
+    /// Every inbox item queued, for pushing it to connected devices.
+    pub queued: Vec<Queued>,
+}
+
+impl Delivered {
+    fn new(seq: i64, queued: Vec<Queued>) -> Self {
+        let (welcomes, messages): (Vec<&Queued>, Vec<&Queued>) =
+            queued.iter().partition(|q| q.welcome);
+        let mut users: Vec<String> = queued.iter().map(|q| q.user_id.clone()).collect();
+        users.sort();
+        users.dedup();
+        Self {
+            seq,
+            recipients: messages.iter().map(|q| q.device_id.clone()).collect(),
+            welcomed: welcomes.iter().map(|q| q.device_id.clone()).collect(),
+            users,
+            queued,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -74,52 +95,6 @@ impl From<sqlx::Error> for DeliveryError {
     }
 }
 
-/// An item of a device's inbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InboxItem {
-    /// The cursor: sync with `after = id` of the last item handled.
-    pub id: i64,
-    pub conversation_id: String,
-    pub created_at: i64,
-    pub body: InboxBody,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum InboxBody {
-    Message {
-        seq: i64,
-        epoch: i64,
-        content_type: ContentType,
-        sender_device: Option<String>,
-        data: Vec<u8>,
-    },
-    Welcome {
-        data: Vec<u8>,
-    },
-}
-
-impl InboxItem {
-    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
-        let welcome: Option<Vec<u8>> = row.try_get("welcome")?;
-        let body = match welcome {
-            Some(data) => InboxBody::Welcome { data },
-            None => InboxBody::Message {
-                seq: row.try_get("seq")?,
-                epoch: row.try_get("epoch")?,
-                content_type: ContentType::from_stored(&row.try_get::<String, _>("content_type")?),
-                sender_device: row.try_get("sender_device")?,
-                data: row.try_get("data")?,
-            },
-        };
-        Ok(Self {
-            id: row.try_get("id")?,
-            conversation_id: row.try_get("conversation_id")?,
-            created_at: row.try_get("created_at")?,
-            body,
-        })
-    }
-}
-
 impl Store {
     /// Accepts a Commit if the group is still at its epoch (else [`DeliveryError::StaleEpoch`]):
     /// logs it, delivers it to every device of the group but the sender (the removed ones
@@ -127,13 +102,18 @@ impl Store {
     pub async fn accept_commit(&self, c: &NewCommit<'_>) -> Result<Delivered, DeliveryError> {
         let mut tx = self.pool.begin().await?;
         let seq = advance(&mut tx, c.conversation_id, c.epoch, true, c.now).await?;
-        if let Some(info) = c.group_info {
-            sqlx::query("UPDATE conversations SET group_info = $2 WHERE id = $1")
-                .bind(c.conversation_id)
-                .bind(info)
-                .execute(&mut *tx)
-                .await?;
+        // A Commit without a GroupInfo clears the old one: a stale GroupInfo only leads
+        // external joins into `stale_epoch`.
+        sqlx::query("UPDATE conversations SET group_info = $2 WHERE id = $1")
+            .bind(c.conversation_id)
+            .bind(c.group_info)
+            .execute(&mut *tx)
+            .await?;
+        let mut devices = group_devices(&mut tx, c.conversation_id).await?;
+        if let Some(welcome) = &c.welcome {
+            devices.extend(welcome.devices.iter().map(|(device, _)| device.clone()));
         }
+        inbox::lock_devices(&mut tx, self.backend, &mut devices).await?;
         let message = LogEntry {
             conversation_id: c.conversation_id,
             seq,
@@ -143,48 +123,46 @@ impl Store {
             data: c.data,
             now: c.now,
         };
-        let (recipients, mut users) = log_and_fan_out(&mut tx, &message).await?;
+        let mut queued = log_and_fan_out(&mut tx, &message).await?;
         for device in c.removed_devices {
-            sqlx::query(
-                "DELETE FROM conversation_devices WHERE conversation_id = $1 AND device_id = $2",
+            // A user whose last device in the group goes is no longer a member (else they
+            // could join again by external Commit).
+            let gone = sqlx::query(
+                "DELETE FROM conversation_devices WHERE conversation_id = $1 AND device_id = $2 \
+                 RETURNING user_id",
             )
             .bind(c.conversation_id)
             .bind(device)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
+            if let Some(row) = gone {
+                let user: String = row.try_get("user_id")?;
+                sqlx::query(
+                    "DELETE FROM conversation_members WHERE conversation_id = $1 AND user_id = $2 \
+                     AND NOT EXISTS (SELECT 1 FROM conversation_devices d \
+                     WHERE d.conversation_id = $1 AND d.user_id = $2)",
+                )
+                .bind(c.conversation_id)
+                .bind(&user)
+                .execute(&mut *tx)
+                .await?;
+            }
         }
-        let mut welcomed = Vec::new();
+        if let Some(user) = c.joining_user {
+            add_device(&mut tx, c.conversation_id, c.sender_device, user, c.now).await?;
+        }
         if let Some(NewWelcome { data: welcome, devices }) = c.welcome {
             for (device, user) in devices {
                 add_member(&mut tx, c.conversation_id, user, MemberRole::Member, c.now).await?;
-                sqlx::query(
-                    "INSERT INTO conversation_devices (conversation_id, device_id, user_id, \
-                     added_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-                )
-                .bind(c.conversation_id)
-                .bind(device)
-                .bind(user)
-                .bind(c.now)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO inbox (device_id, conversation_id, welcome, created_at) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(device)
-                .bind(c.conversation_id)
-                .bind(welcome)
-                .bind(c.now)
-                .execute(&mut *tx)
-                .await?;
-                welcomed.push(device.clone());
-                users.push(user.clone());
+                add_device(&mut tx, c.conversation_id, device, user, c.now).await?;
+                queued.push(
+                    inbox::queue_welcome(&mut tx, c.conversation_id, device, welcome, c.now)
+                        .await?,
+                );
             }
         }
         tx.commit().await?;
-        users.sort();
-        users.dedup();
-        Ok(Delivered { seq, recipients, welcomed, users })
+        Ok(Delivered::new(seq, queued))
     }
 
     /// Accepts an application message or proposal made at the group's current epoch.
@@ -194,6 +172,8 @@ impl Store {
     ) -> Result<Delivered, DeliveryError> {
         let mut tx = self.pool.begin().await?;
         let seq = advance(&mut tx, m.conversation_id, m.epoch, false, m.now).await?;
+        let mut devices = group_devices(&mut tx, m.conversation_id).await?;
+        inbox::lock_devices(&mut tx, self.backend, &mut devices).await?;
         let entry = LogEntry {
             conversation_id: m.conversation_id,
             seq,
@@ -203,9 +183,9 @@ impl Store {
             data: m.data,
             now: m.now,
         };
-        let (recipients, users) = log_and_fan_out(&mut tx, &entry).await?;
+        let queued = log_and_fan_out(&mut tx, &entry).await?;
         tx.commit().await?;
-        Ok(Delivered { seq, recipients, welcomed: Vec::new(), users })
+        Ok(Delivered::new(seq, queued))
     }
 
     /// The group's GroupInfo as of its last Commit.
@@ -216,68 +196,8 @@ impl Store {
             .await?;
         Ok(row.map(|r| r.try_get::<Option<Vec<u8>>, _>("group_info")).transpose()?.flatten())
     }
-
-    /// Up to `limit` items of the device's inbox after the cursor `after`, oldest first.
-    pub async fn inbox(
-        &self,
-        device_id: &str,
-        after: i64,
-        limit: u32,
-    ) -> Result<Vec<InboxItem>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT i.id, i.conversation_id, i.created_at, i.welcome, i.seq, g.epoch, \
-             g.content_type, g.sender_device, g.data FROM inbox i \
-             LEFT JOIN group_messages g ON g.conversation_id = i.conversation_id AND g.seq = i.seq \
-             WHERE i.device_id = $1 AND i.id > $2 ORDER BY i.id LIMIT $3",
-        )
-        .bind(device_id)
-        .bind(after)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.iter().map(InboxItem::from_row).collect::<Result<_, _>>()?)
-    }
-
-    /// Marks the device's items up to `up_to` as handled; pruning removes them later.
-    pub async fn ack_inbox(
-        &self,
-        device_id: &str,
-        up_to: i64,
-        now: i64,
-    ) -> Result<u64, StoreError> {
-        let done = sqlx::query(
-            "UPDATE inbox SET acked_at = $3 WHERE device_id = $1 AND id <= $2 AND acked_at IS NULL",
-        )
-        .bind(device_id)
-        .bind(up_to)
-        .bind(now)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected())
-    }
-
-    /// Deletes inbox items acknowledged before `acked_before`, then group messages older than
-    /// `logged_before` that no inbox still points at. Returns (items, messages) deleted.
-    pub async fn prune_delivered(
-        &self,
-        acked_before: i64,
-        logged_before: i64,
-    ) -> Result<(u64, u64), StoreError> {
-        let items = sqlx::query("DELETE FROM inbox WHERE acked_at IS NOT NULL AND acked_at < $1")
-            .bind(acked_before)
-            .execute(&self.pool)
-            .await?;
-        let messages = sqlx::query(
-            "DELETE FROM group_messages WHERE created_at < $1 AND NOT EXISTS \
-             (SELECT 1 FROM inbox i WHERE i.conversation_id = group_messages.conversation_id \
-              AND i.seq = group_messages.seq)",
-        )
-        .bind(logged_before)
-        .execute(&self.pool)
-        .await?;
-        Ok((items.rows_affected(), messages.rows_affected()))
-    }
 }
+
 /// Takes the conversation's next seq if it is at `epoch` (moving it to the next epoch for a
 /// Commit); the compare-and-set that orders a group.
 async fn advance(
@@ -320,12 +240,44 @@ struct LogEntry<'a> {
     now: i64,
 }
 
+/// The devices in the group now.
+async fn group_devices(
+    tx: &mut Transaction<'_, Any>,
+    conversation_id: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    let rows = sqlx::query("SELECT device_id FROM conversation_devices WHERE conversation_id = $1")
+        .bind(conversation_id)
+        .fetch_all(&mut **tx)
+        .await?;
+    rows.iter().map(|r| r.try_get("device_id")).collect()
+}
+
+async fn add_device(
+    tx: &mut Transaction<'_, Any>,
+    conversation_id: &str,
+    device_id: &str,
+    user_id: &str,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO conversation_devices (conversation_id, device_id, user_id, added_at) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+    )
+    .bind(conversation_id)
+    .bind(device_id)
+    .bind(user_id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Appends to the group's log and queues the entry for every device of the group but the
-/// sender; returns those devices and their users (each once).
+/// sender.
 async fn log_and_fan_out(
     tx: &mut Transaction<'_, Any>,
     m: &LogEntry<'_>,
-) -> Result<(Vec<String>, Vec<String>), sqlx::Error> {
+) -> Result<Vec<Queued>, sqlx::Error> {
     sqlx::query(
         "INSERT INTO group_messages (conversation_id, seq, epoch, content_type, sender_device, \
          data, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -339,30 +291,5 @@ async fn log_and_fan_out(
     .bind(m.now)
     .execute(&mut **tx)
     .await?;
-    let rows = sqlx::query(
-        "SELECT device_id, user_id FROM conversation_devices WHERE conversation_id = $1 \
-         AND device_id <> $2 ORDER BY device_id",
-    )
-    .bind(m.conversation_id)
-    .bind(m.sender_device)
-    .fetch_all(&mut **tx)
-    .await?;
-    let recipients: Vec<String> =
-        rows.iter().map(|r| r.try_get("device_id")).collect::<Result<_, _>>()?;
-    let mut users: Vec<String> =
-        rows.iter().map(|r| r.try_get("user_id")).collect::<Result<_, _>>()?;
-    users.sort();
-    users.dedup();
-    sqlx::query(
-        "INSERT INTO inbox (device_id, conversation_id, seq, created_at) \
-         SELECT device_id, $1, $2, $3 FROM conversation_devices \
-         WHERE conversation_id = $1 AND device_id <> $4",
-    )
-    .bind(m.conversation_id)
-    .bind(m.seq)
-    .bind(m.now)
-    .bind(m.sender_device)
-    .execute(&mut **tx)
-    .await?;
-    Ok((recipients, users))
+    inbox::queue_message(tx, m.conversation_id, m.seq, m.sender_device, m.now).await
 }

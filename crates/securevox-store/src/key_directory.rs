@@ -144,23 +144,7 @@ impl Store {
     }
 
     pub async fn add_device(&self, device: &NewDevice<'_>) -> Result<(), DeviceError> {
-        sqlx::query(
-            "INSERT INTO devices (id, user_id, name, signature_key, identity_signature, \
-             created_at) VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(device.id)
-        .bind(device.user_id)
-        .bind(device.name)
-        .bind(device.signature_key)
-        .bind(device.identity_signature)
-        .bind(device.created_at)
-        .execute(&self.pool)
-        .await
-        .map_err(|e| match e {
-            sqlx::Error::Database(db) if db.is_unique_violation() => DeviceError::SignatureKeyTaken,
-            e => DeviceError::Store(e.into()),
-        })?;
-        Ok(())
+        insert_device(&self.pool, device).await
     }
 
     pub async fn device(&self, id: &str) -> Result<Option<DeviceRecord>, StoreError> {
@@ -354,4 +338,31 @@ impl Store {
         .await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Inserts a device (in a transaction or on the pool).
+pub(crate) async fn insert_device<'e, E>(
+    executor: E,
+    device: &NewDevice<'_>,
+) -> Result<(), DeviceError>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
+    sqlx::query(
+        "INSERT INTO devices (id, user_id, name, signature_key, identity_signature, \
+         created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(device.id)
+    .bind(device.user_id)
+    .bind(device.name)
+    .bind(device.signature_key)
+    .bind(device.identity_signature)
+    .bind(device.created_at)
+    .execute(executor)
+    .await
+    .map_err(|e| match e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => DeviceError::SignatureKeyTaken,
+        e => DeviceError::Store(e.into()),
+    })?;
+    Ok(())
 }

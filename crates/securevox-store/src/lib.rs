@@ -14,7 +14,9 @@ mod calls;
 mod contacts;
 mod conversations;
 mod delivery;
+mod device_links;
 mod error;
+mod inbox;
 mod invites;
 mod key_directory;
 mod registration;
@@ -36,10 +38,10 @@ pub use attachments::AttachmentRecord;
 pub use calls::{CallHistoryEntry, NewCall};
 pub use contacts::{ContactRecord, ContactState};
 pub use conversations::{ConversationRecord, NewConversation};
-pub use delivery::{
-    Delivered, DeliveryError, InboxBody, InboxItem, NewCommit, NewGroupMessage, NewWelcome,
-};
+pub use delivery::{Delivered, DeliveryError, NewCommit, NewGroupMessage, NewWelcome};
+pub use device_links::{DeviceLinkRecord, LinkError, LinkState, NewDeviceLink};
 pub use error::StoreError;
+pub use inbox::{InboxBody, InboxItem, Queued};
 pub use invites::{InviteRecord, NewInvite};
 pub use key_directory::{
     ClaimedKeyPackage, DeviceError, DeviceRecord, KeyPackageCount, NewDevice, NewKeyPackage,

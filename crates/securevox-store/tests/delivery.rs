@@ -6,14 +6,14 @@
 
 use securevox_domain::delivery::{ContentType, ConversationKind, MemberRole};
 use securevox_store::{
-    DeliveryError, DeviceError, InboxBody, NewCommit, NewConversation, NewDevice, NewGroupMessage,
-    NewKeyPackage, NewWelcome, Store,
+    DeliveryError, DeviceError, InboxBody, NewCommit, NewDevice, NewGroupMessage, NewKeyPackage,
+    NewWelcome,
 };
 use std::collections::BTreeSet;
-use uuid::Uuid;
 
 #[macro_use]
 mod harness;
+use harness::chat::{application, commit, conversation, device, NOW};
 use harness::{race, user, TestDb};
 
 conformance!(
@@ -22,25 +22,6 @@ conformance!(
     one_commit_per_epoch_even_concurrently,
     messages_reach_every_other_device_in_order,
 );
-
-const NOW: i64 = 1_800_000_000;
-
-async fn device(store: &Store, user_id: &str) -> String {
-    let id = Uuid::new_v4().to_string();
-    let key = Uuid::new_v4().as_bytes().to_vec();
-    store
-        .add_device(&NewDevice {
-            id: &id,
-            user_id,
-            name: Some("laptop"),
-            signature_key: &key,
-            identity_signature: b"signature",
-            created_at: NOW,
-        })
-        .await
-        .unwrap();
-    id
-}
 
 fn package(n: u8, last_resort: bool, not_after: i64) -> NewKeyPackage {
     NewKeyPackage { reference: vec![n; 32], data: vec![n; 100], last_resort, not_after }
@@ -140,58 +121,6 @@ async fn key_packages_are_handed_out_once_even_concurrently(db: TestDb) {
 
     assert_eq!(store.prune_key_packages(NOW, NOW + 1).await.unwrap(), 21, "expired + claimed");
     assert!(store.key_package_count(&laptop, NOW).await.unwrap().has_last_resort);
-}
-
-/// A conversation of alice's `laptop` with bob as a member (no device of his in it yet).
-async fn conversation(store: &Store, alice: &str, laptop: &str, bob: &str) -> String {
-    let id = Uuid::new_v4().to_string();
-    store
-        .create_conversation(&NewConversation {
-            id: &id,
-            kind: ConversationKind::Group,
-            name: Some("team"),
-            creator: alice,
-            creator_device: laptop,
-            members: &[bob.to_owned()],
-            now: NOW,
-        })
-        .await
-        .unwrap();
-    id
-}
-
-fn commit<'a>(
-    conversation_id: &'a str,
-    epoch: i64,
-    sender: &'a str,
-    data: &'a [u8],
-) -> NewCommit<'a> {
-    NewCommit {
-        conversation_id,
-        epoch,
-        sender_device: sender,
-        data,
-        group_info: None,
-        welcome: None,
-        removed_devices: &[],
-        now: NOW,
-    }
-}
-
-fn application<'a>(
-    conversation_id: &'a str,
-    epoch: i64,
-    sender: &'a str,
-    data: &'a [u8],
-) -> NewGroupMessage<'a> {
-    NewGroupMessage {
-        conversation_id,
-        epoch,
-        content_type: ContentType::Application,
-        sender_device: sender,
-        data,
-        now: NOW,
-    }
 }
 
 async fn one_commit_per_epoch_even_concurrently(db: TestDb) {

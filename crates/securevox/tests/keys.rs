@@ -19,7 +19,8 @@ use serde_json::{json, Value};
 
 on_both_backends!(
     devices_are_vouched_for_by_the_identity_key,
-    key_packages_are_checked_and_claimed_once
+    key_packages_are_checked_and_claimed_once,
+    device_links_take_a_valid_identity_signature
 );
 
 const CS: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
@@ -268,4 +269,95 @@ async fn key_packages_are_checked_and_claimed_once(backend: Backend) {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
     server.stop().await;
+}
+
+async fn device_links_take_a_valid_identity_signature(backend: Backend) {
+    let server = TestServer::start(backend).await;
+    let admin = server.admin().await;
+    let alice = server.user(&admin, "alice").await;
+    let mallory = server.user(&admin, "mallory").await;
+    let identity = identity_key();
+    let signer = SignatureKeyPair::new(CS.signature_algorithm()).unwrap();
+    let request = json!({
+        "name": "phone",
+        "signature_key": B64.encode(signer.public()),
+        "transfer_key": B64.encode([7u8; 32]),
+    });
+    let post = |path: &str, body: Value, who: &Session| {
+        let (server, token, path) = (&server, who.access.clone(), path.to_owned());
+        async move { server.post(&path, body, Some(&token)).await }
+    };
+
+    // Nothing to link to before the account has an identity; bad keys are refused.
+    let (status, body) = post("/api/v1/devices/links", request.clone(), &alice).await;
+    assert_eq!((status, code(&body)), (StatusCode::CONFLICT, "no_identity_key"));
+    publish_identity(&server, &alice, &identity).await;
+    let mut short = request.clone();
+    short["transfer_key"] = json!(B64.encode([7u8; 16]));
+    let (status, body) = post("/api/v1/devices/links", short, &alice).await;
+    assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid_key"));
+
+    let (status, link) = post("/api/v1/devices/links", request.clone(), &alice).await;
+    assert_eq!(status, StatusCode::CREATED, "{link}");
+    assert_eq!(link["state"], "pending");
+    let id = link["id"].as_str().unwrap().to_owned();
+    let approve = format!("/api/v1/devices/links/{id}/approve");
+
+    // Only the identity key's signature over this key approves; only alice sees the request.
+    let (status, body) =
+        server.get(&format!("/api/v1/devices/links/{id}"), Some(&mallory.access)).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"));
+    let forged = identity_key().sign(&device_message(&alice.user_id, signer.public()));
+    let (status, body) =
+        post(&approve, json!({ "identity_signature": B64.encode(forged.to_bytes()) }), &alice)
+            .await;
+    assert_eq!((status, code(&body)), (StatusCode::FORBIDDEN, "bad_identity_signature"));
+    let signature = identity.sign(&device_message(&alice.user_id, signer.public()));
+    let approval = B64.encode(signature.to_bytes());
+    let (status, body) = post(
+        &approve,
+        json!({ "identity_signature": approval, "envelope": B64.encode(vec![0u8; 17_000]) }),
+        &alice,
+    )
+    .await;
+    assert_eq!((status, code(&body)), (StatusCode::PAYLOAD_TOO_LARGE, "envelope_too_large"));
+    let (status, body) = post(&approve, json!({ "identity_signature": approval }), &mallory).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "not mallory's");
+    let (status, device) = post(
+        &approve,
+        json!({ "identity_signature": approval, "envelope": B64.encode(b"sealed") }),
+        &alice,
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{device}");
+    assert_eq!(device["signature_key"], request["signature_key"]);
+    let (status, body) = post(&approve, json!({ "identity_signature": approval }), &alice).await;
+    assert_eq!((status, code(&body)), (StatusCode::NOT_FOUND, "not_found"), "answered once");
+
+    let (status, body) =
+        server.get(&format!("/api/v1/devices/links/{id}"), Some(&alice.access)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (body["state"].as_str(), body["device"]["id"].as_str()),
+        (Some("approved"), device["id"].as_str())
+    );
+    assert_eq!(body["envelope"], B64.encode(b"sealed"));
+    let (status, _) = server
+        .call(Method::DELETE, &format!("/api/v1/devices/links/{id}"), None, Some(&alice.access))
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = server.get(&format!("/api/v1/devices/links/{id}"), Some(&alice.access)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "forgotten, envelope and all");
+
+    // At most five requests wait at once.
+    for n in 0..5u8 {
+        let mut more = request.clone();
+        more["transfer_key"] = json!(B64.encode([n; 32]));
+        let (status, body) = post("/api/v1/devices/links", more, &alice).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let (status, body) = post("/api/v1/devices/links", request, &alice).await;
+    assert_eq!((status, code(&body)), (StatusCode::TOO_MANY_REQUESTS, "too_many_link_requests"));
+    let (status, body) = server.get("/api/v1/devices/links", Some(&alice.access)).await;
+    assert_eq!((status, body.as_array().map(Vec::len)), (StatusCode::OK, Some(5)));
 }

@@ -12,7 +12,7 @@ use crate::error::ApiError;
 use crate::realtime::identity::Identity;
 use crate::realtime::presence::PresenceUpdate;
 use crate::realtime::requests::{self, Request};
-use crate::realtime::{user_room, ErrorPayload};
+use crate::realtime::{device_room, user_room, ErrorPayload};
 use crate::state::AppState;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -104,6 +104,9 @@ impl Connection {
         if let Some(session) = &identity.session_id {
             socket.join(format!("session:{session}"));
         }
+        if let Some(device) = &identity.device_id {
+            socket.join(device_room(device));
+        }
         let came_online = state.realtime.presence.connected(&identity.user_id);
         state
             .live
@@ -119,8 +122,7 @@ impl Connection {
     /// Tells a freshly authenticated socket who it is and which contacts are around.
     pub async fn greet(&self, state: &AppState, socket: &SocketRef) -> Value {
         let Some(identity) = self.identity() else { return Value::Null };
-        let hello =
-            json!({ "userId": &*identity.user_id, "sessionId": identity.call_scope.as_deref() });
+        let hello = hello(&identity);
         let _ = socket.emit("authenticated", &hello);
         match state.store.presence_audience(&identity.user_id).await {
             Ok(contacts) => {
@@ -248,8 +250,8 @@ impl Connection {
         socket: &SocketRef,
         request: Request,
     ) -> Result<Value, ApiError> {
-        if let Request::Authenticate { token } = request {
-            return self.authenticate(state, socket, &token).await;
+        if let Request::Authenticate { token, device_id } = request {
+            return self.authenticate(state, socket, &token, device_id.as_deref()).await;
         }
         let identity = self.identity().ok_or_else(unauthenticated)?;
         match request {
@@ -304,8 +306,9 @@ impl Connection {
         state: &AppState,
         socket: &SocketRef,
         token: &str,
+        device_id: Option<&str>,
     ) -> Result<Value, ApiError> {
-        let identity = Identity::from_token(state, token).await?;
+        let identity = Identity::from_token(state, token, device_id).await?;
         if let Some(current) = self.identity() {
             if current.user_id != identity.user_id {
                 return Err(ApiError::conflict(
@@ -313,8 +316,7 @@ impl Connection {
                     "this connection belongs to another user; open a new one",
                 ));
             }
-            let hello =
-                json!({ "userId": &*current.user_id, "sessionId": current.call_scope.as_deref() });
+            let hello = hello(&current);
             let _ = socket.emit("authenticated", &hello);
             return Ok(hello);
         }
@@ -344,6 +346,15 @@ impl Connection {
             announce(state, update).await;
         }
     }
+}
+
+/// What `authenticated` tells a socket: its user, its call (per-call token) and its device.
+fn hello(identity: &Identity) -> Value {
+    json!({
+        "userId": &*identity.user_id,
+        "sessionId": identity.call_scope.as_deref(),
+        "deviceId": identity.device_id.as_deref(),
+    })
 }
 
 fn unauthenticated() -> ApiError {

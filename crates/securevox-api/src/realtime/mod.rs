@@ -69,7 +69,7 @@ impl Realtime {
         let admit_state = state.clone();
         let admit = move |socket: SocketRef, TryData(auth): TryData<HandshakeAuth>| {
             let state = admit_state.clone();
-            async move { admit(state, socket, auth.ok().and_then(|a| a.token)).await }
+            async move { admit(state, socket, auth.ok()).await }
         };
         let greet_state = state.clone();
         let on_connect = move |socket: SocketRef| {
@@ -89,6 +89,37 @@ impl Realtime {
     pub async fn emit_to_user<T: Serialize + ?Sized>(&self, user_id: &str, event: &str, data: &T) {
         let Some(root) = self.root() else { return };
         if let Err(e) = root.to(user_room(user_id)).emit(event, data).await {
+            tracing::debug!(error = %e, event, "emit to user failed");
+        }
+    }
+
+    /// Emits `event` to every socket in room `name`; false when the room has none.
+    pub async fn emit_to_room<T: Serialize + ?Sized>(
+        &self,
+        name: &str,
+        event: &str,
+        data: &T,
+    ) -> bool {
+        let Some(root) = self.root() else { return false };
+        if root.clone().within(name.to_owned()).sockets().is_empty() {
+            return false;
+        }
+        if let Err(e) = root.to(name.to_owned()).emit(event, data).await {
+            tracing::debug!(error = %e, event, "emit to room failed");
+        }
+        true
+    }
+
+    /// Emits `event` to the sockets of `user_id` that are in none of `except` rooms.
+    pub async fn emit_to_user_except<T: Serialize + ?Sized>(
+        &self,
+        user_id: &str,
+        except: Vec<String>,
+        event: &str,
+        data: &T,
+    ) {
+        let Some(root) = self.root() else { return };
+        if let Err(e) = root.to(user_room(user_id)).except(except).emit(event, data).await {
             tracing::debug!(error = %e, event, "emit to user failed");
         }
     }
@@ -156,16 +187,32 @@ pub fn user_room(user_id: &str) -> String {
     format!("user:{user_id}")
 }
 
+/// The device room: sockets that speak for one chat device.
+pub fn device_room(device_id: &str) -> String {
+    format!("device:{device_id}")
+}
+
 #[derive(Debug, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct HandshakeAuth {
     token: Option<String>,
+    device_id: Option<String>,
 }
 
 /// Connect middleware: runs before the client learns it is connected, so the event handler is
 /// in place before its first event can arrive. A token in the handshake must be valid.
-async fn admit(state: AppState, socket: SocketRef, token: Option<String>) -> Result<(), String> {
+async fn admit(
+    state: AppState,
+    socket: SocketRef,
+    auth: Option<HandshakeAuth>,
+) -> Result<(), String> {
+    let (token, device_id) = auth.map_or((None, None), |a| (a.token, a.device_id));
     let identity = match token {
-        Some(token) => Some(Identity::from_token(&state, &token).await.map_err(|e| refusal(&e))?),
+        Some(token) => Some(
+            Identity::from_token(&state, &token, device_id.as_deref())
+                .await
+                .map_err(|e| refusal(&e))?,
+        ),
         None => None,
     };
     let connection = Connection::open(&state, &socket);

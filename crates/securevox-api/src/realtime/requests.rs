@@ -13,7 +13,7 @@ use std::borrow::Cow;
 /// A parsed client event.
 #[derive(Debug)]
 pub enum Request {
-    Authenticate { token: String },
+    Authenticate { token: String, device_id: Option<String> },
     JoinCall { session_id: Option<String> },
     LeaveCall,
     Relay(Relay),
@@ -83,8 +83,10 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Box<RawValue
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct TokenIn {
     token: String,
+    device_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -143,7 +145,10 @@ pub fn parse(packet: &str, has_binary: bool) -> Result<(String, Request), (Strin
 
 fn request(event: &str, data: &str) -> Result<Request, ApiError> {
     Ok(match event {
-        "authenticate" => Request::Authenticate { token: decode::<TokenIn>(data)?.token },
+        "authenticate" => {
+            let TokenIn { token, device_id } = decode(data)?;
+            Request::Authenticate { token, device_id }
+        }
         "join_call" => Request::JoinCall {
             session_id: optional::<OptionalSessionIn>(data)?.and_then(|s| s.session_id),
         },
@@ -268,7 +273,7 @@ mod tests {
     #[test]
     fn parses_seed_events() {
         assert!(
-            matches!(ok(r#"["authenticate",{"token":"t"}]"#), Request::Authenticate { token } if token == "t")
+            matches!(ok(r#"["authenticate",{"token":"t"}]"#), Request::Authenticate { token, device_id: None } if token == "t")
         );
         assert!(
             matches!(ok(r#"["join_call",{"sessionId":"c"}]"#), Request::JoinCall { session_id: Some(s) } if s == "c")

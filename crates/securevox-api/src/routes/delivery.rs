@@ -1,12 +1,13 @@
 //! The Delivery Service (C3): Commits (one per epoch), application messages, and every
 //! device's inbox. What a device sends is an MLS message the server cannot read; it checks the
 //! public header — the group is this conversation, the epoch is the group's, the content type
-//! is what the endpoint takes — orders it, stores it and tells the recipients' devices over
-//! Socket.IO (`inbox`, a hint without content) that there is something to sync.
+//! is what the endpoint takes — orders it, stores it and pushes it to the recipients' devices
+//! (see [`crate::routes::inbox`]).
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, ApiQuery, DeviceCaller, IdPath};
+use crate::extract::{ApiJson, DeviceCaller, IdPath};
 use crate::routes::conversations::membership;
+use crate::routes::inbox;
 use crate::routes::keys::decode;
 use crate::state::AppState;
 use axum::extract::State;
@@ -17,13 +18,11 @@ use base64::Engine as _;
 use securevox_domain::clock;
 use securevox_domain::delivery::{ContentType, ConversationKind, MemberRole};
 use securevox_mls::{InspectError, MessageHeader};
-use securevox_store::{
-    Delivered, DeliveryError, InboxBody, NewCommit, NewGroupMessage, NewWelcome,
-};
+use securevox_store::{DeliveryError, InboxBody, NewCommit, NewGroupMessage, NewWelcome};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::BTreeSet;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -31,11 +30,7 @@ use utoipa_axum::routes;
 pub const MAX_MESSAGE_BYTES: usize = 256 * 1024;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new()
-        .routes(routes!(commit))
-        .routes(routes!(message))
-        .routes(routes!(inbox))
-        .routes(routes!(ack))
+    OpenApiRouter::new().routes(routes!(commit)).routes(routes!(message)).routes(routes!(ephemeral))
 }
 
 fn mls_error(what: &str, e: &InspectError) -> ApiError {
@@ -96,14 +91,6 @@ async fn in_group(state: &AppState, id: &str, device_id: &str) -> Result<(), Api
     }
 }
 
-/// Tells the users of the devices that got something that their inbox has news.
-async fn notify(state: &AppState, id: &str, delivered: &Delivered) {
-    let hint = json!({ "conversationId": id, "seq": delivered.seq });
-    for user in &delivered.users {
-        state.realtime.emit_to_user(user, "inbox", &hint).await;
-    }
-}
-
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommitRequest {
@@ -146,10 +133,20 @@ async fn commit(
     ApiJson(body): ApiJson<CommitRequest>,
 ) -> ApiResult<Json<Accepted>> {
     let (conversation, role) = membership(&state, &id, &caller.user.id).await?;
-    in_group(&state, &id, &device.id).await?;
     let (bytes, header) = inspect(&id, &body.commit)?;
     if header.content_type != securevox_mls::ContentType::Commit {
         return Err(ApiError::bad_request("wrong_content_type", "this endpoint takes Commits"));
+    }
+    // A member's new device joins by external Commit (from the GroupInfo); any other Commit
+    // comes from a device in the group.
+    let joining = header.new_member_commit;
+    if !joining {
+        in_group(&state, &id, &device.id).await?;
+    } else if body.welcome.is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_external_commit",
+            "an external Commit adds only its sender",
+        ));
     }
     let epoch = current_epoch(&header, conversation.epoch)?;
     let members: BTreeSet<&str> = conversation.members.iter().map(|(u, _)| u.as_str()).collect();
@@ -207,6 +204,7 @@ async fn commit(
             ));
         }
     }
+    let now = clock::now();
     let delivered = state
         .store
         .accept_commit(&NewCommit {
@@ -217,11 +215,20 @@ async fn commit(
             group_info: group_info.as_deref(),
             welcome: welcome.as_deref().map(|data| NewWelcome { data, devices: &welcomed }),
             removed_devices: &body.removed_devices,
-            now: clock::now(),
+            joining_user: joining.then_some(caller.user.id.as_str()),
+            now,
         })
         .await
         .map_err(delivery_error)?;
-    notify(&state, &id, &delivered).await;
+    let message = InboxBody::Message {
+        seq: delivered.seq,
+        epoch,
+        content_type: ContentType::Commit,
+        sender_device: Some(device.id.clone()),
+        data: bytes,
+    };
+    let welcome = welcome.map(|data| InboxBody::Welcome { data });
+    inbox::push(&state, &id, &delivered, &message, welcome.as_ref(), now).await;
     Ok(Json(Accepted { seq: delivered.seq, epoch: epoch + 1 }))
 }
 
@@ -253,22 +260,9 @@ async fn message(
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<MessageRequest>,
 ) -> ApiResult<(StatusCode, Json<Accepted>)> {
-    let (conversation, _) = membership(&state, &id, &caller.user.id).await?;
-    in_group(&state, &id, &device.id).await?;
-    if conversation.kind == ConversationKind::Direct {
-        for (other, _) in conversation.members.iter().filter(|(u, _)| *u != caller.user.id) {
-            crate::routes::contacts::ensure_not_blocked(&state, &caller.user.id, other).await?;
-        }
-    }
-    let (bytes, header) = inspect(&id, &body.message)?;
-    let content_type = match header.content_type {
-        securevox_mls::ContentType::Application => ContentType::Application,
-        securevox_mls::ContentType::Proposal => ContentType::Proposal,
-        securevox_mls::ContentType::Commit => {
-            return Err(ApiError::bad_request("wrong_content_type", "send Commits to /commits"))
-        }
-    };
-    let epoch = current_epoch(&header, conversation.epoch)?;
+    let (bytes, content_type, epoch) =
+        speak(&state, &caller.user.id, &device.id, &id, &body.message).await?;
+    let now = clock::now();
     let delivered = state
         .store
         .post_group_message(&NewGroupMessage {
@@ -277,135 +271,97 @@ async fn message(
             content_type,
             sender_device: &device.id,
             data: &bytes,
-            now: clock::now(),
+            now,
         })
         .await
         .map_err(delivery_error)?;
-    notify(&state, &id, &delivered).await;
+    let message = InboxBody::Message {
+        seq: delivered.seq,
+        epoch,
+        content_type,
+        sender_device: Some(device.id.clone()),
+        data: bytes,
+    };
+    inbox::push(&state, &id, &delivered, &message, None, now).await;
     Ok((StatusCode::CREATED, Json(Accepted { seq: delivered.seq, epoch })))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct InboxQuery {
-    /// The `id` of the last item handled (0 or absent: from the start).
-    pub after: Option<i64>,
-    /// 1–500, default 100.
-    pub limit: Option<u32>,
+/// Checks that `device` of `user` may speak in conversation `id` and that `message` is an
+/// application message or proposal of the group at its current epoch; returns its bytes,
+/// content type and epoch.
+async fn speak(
+    state: &AppState,
+    user: &str,
+    device: &str,
+    id: &str,
+    message: &str,
+) -> Result<(Vec<u8>, ContentType, i64), ApiError> {
+    let (conversation, _) = membership(state, id, user).await?;
+    in_group(state, id, device).await?;
+    if conversation.kind == ConversationKind::Direct {
+        for (other, _) in conversation.members.iter().filter(|(u, _)| u != user) {
+            crate::routes::contacts::ensure_not_blocked(state, user, other).await?;
+        }
+    }
+    let (bytes, header) = inspect(id, message)?;
+    let content_type = match header.content_type {
+        securevox_mls::ContentType::Application => ContentType::Application,
+        securevox_mls::ContentType::Proposal => ContentType::Proposal,
+        securevox_mls::ContentType::Commit => {
+            return Err(ApiError::bad_request("wrong_content_type", "send Commits to /commits"))
+        }
+    };
+    let epoch = current_epoch(&header, conversation.epoch)?;
+    Ok((bytes, content_type, epoch))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
-pub struct InboxItemView {
-    /// The cursor.
-    pub id: i64,
-    pub conversation_id: String,
-    /// `message` or `welcome`.
-    pub kind: &'static str,
-    /// For messages: the group's order, epoch, content type and sending device.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub seq: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub epoch: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub content_type: Option<ContentType>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sender_device: Option<String>,
-    /// The `MLSMessage` (message or Welcome), base64.
-    pub data: String,
-    pub created_at: String,
+pub struct Relayed {
+    /// Devices of the group with a connected socket that names them (they got it).
+    pub devices: usize,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct InboxPage {
-    pub items: Vec<InboxItemView>,
-    /// Pass as `after` for the next page (the last item's id, or `after` when empty).
-    pub next_after: i64,
-    /// More items are waiting.
-    pub more: bool,
-}
-
-/// `GET /api/v1/devices/{id}/inbox?after=&limit=` — what the device has to process, in order.
-#[utoipa::path(get, path = "/api/v1/devices/{id}/inbox", tag = "chat", security(("bearer" = [])),
-    params(("id" = String, Path, description = "Device id (one of yours)"), InboxQuery),
-    responses(
-        (status = 200, body = InboxPage),
-        (status = 404, description = "`not_found`: no such device of yours", body = ErrorBody),
-    ))]
-async fn inbox(
-    State(state): State<AppState>,
-    caller: crate::extract::AuthUser,
-    IdPath(device_id): IdPath,
-    ApiQuery(query): ApiQuery<InboxQuery>,
-) -> ApiResult<Json<InboxPage>> {
-    let device = crate::routes::keys::own_device(&state, &caller, &device_id).await?;
-    let after = query.after.unwrap_or(0).max(0);
-    let limit = query.limit.unwrap_or(100).clamp(1, 500);
-    let mut items = state.store.inbox(&device.id, after, limit + 1).await?;
-    let more = items.len() > limit as usize;
-    items.truncate(limit as usize);
-    let next_after = items.last().map_or(after, |i| i.id);
-    let _ = state.store.touch_device(&device.id, clock::now()).await;
-    let items = items
-        .into_iter()
-        .map(|item| {
-            let mut view = InboxItemView {
-                id: item.id,
-                conversation_id: item.conversation_id,
-                kind: "welcome",
-                seq: None,
-                epoch: None,
-                content_type: None,
-                sender_device: None,
-                data: String::new(),
-                created_at: clock::rfc3339(item.created_at),
-            };
-            let data = match item.body {
-                InboxBody::Message { seq, epoch, content_type, sender_device, data } => {
-                    view.kind = "message";
-                    view.seq = Some(seq);
-                    view.epoch = Some(epoch);
-                    view.content_type = Some(content_type);
-                    view.sender_device = sender_device;
-                    data
-                }
-                InboxBody::Welcome { data } => data,
-            };
-            view.data = B64.encode(data);
-            view
-        })
-        .collect();
-    Ok(Json(InboxPage { items, next_after, more }))
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AckRequest {
-    /// Every item up to this id has been processed.
-    pub up_to: i64,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AckView {
-    pub acknowledged: u64,
-}
-
-/// `POST /api/v1/devices/{id}/inbox/ack` — the device has processed its items up to `up_to`;
-/// they are deleted after the retention window.
-#[utoipa::path(post, path = "/api/v1/devices/{id}/inbox/ack", tag = "chat",
+/// `POST /api/v1/conversations/{id}/ephemeral` — an application message for the group's
+/// connected devices only (typing indicators): relayed over Socket.IO as `ephemeral
+/// {conversationId, senderDevice, message}`, never stored; offline devices never see it.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/ephemeral", tag = "chat",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "Device id (one of yours)")),
-    request_body = AckRequest,
+    params(("id" = String, Path, description = "Conversation id"),
+           ("X-Device-Id" = String, Header, description = "The sending device, in the group")),
+    request_body = MessageRequest,
     responses(
-        (status = 200, body = AckView),
-        (status = 404, description = "`not_found`: no such device of yours", body = ErrorBody),
+        (status = 202, body = Relayed),
+        (status = 400, description = "`invalid_mls_message`, `wrong_group`, `wrong_content_type`", body = ErrorBody),
+        (status = 403, description = "`device_not_in_group`, `blocked`", body = ErrorBody),
+        (status = 404, description = "`not_found`", body = ErrorBody),
+        (status = 409, description = "`stale_epoch`", body = ErrorBody),
+        (status = 413, description = "`message_too_large`", body = ErrorBody),
     ))]
-async fn ack(
+async fn ephemeral(
     State(state): State<AppState>,
-    caller: crate::extract::AuthUser,
-    IdPath(device_id): IdPath,
-    ApiJson(body): ApiJson<AckRequest>,
-) -> ApiResult<Json<AckView>> {
-    let device = crate::routes::keys::own_device(&state, &caller, &device_id).await?;
-    let acknowledged = state.store.ack_inbox(&device.id, body.up_to, clock::now()).await?;
-    Ok(Json(AckView { acknowledged }))
+    DeviceCaller { caller, device }: DeviceCaller,
+    IdPath(id): IdPath,
+    ApiJson(body): ApiJson<MessageRequest>,
+) -> ApiResult<(StatusCode, Json<Relayed>)> {
+    let (bytes, content_type, _) =
+        speak(&state, &caller.user.id, &device.id, &id, &body.message).await?;
+    if content_type != ContentType::Application {
+        return Err(ApiError::bad_request(
+            "wrong_content_type",
+            "only application messages are ephemeral",
+        ));
+    }
+    let event =
+        json!({ "conversationId": id, "senderDevice": device.id, "message": B64.encode(&bytes) });
+    let mut devices = 0;
+    for other in state.store.conversation_devices(&id).await?.iter().filter(|d| **d != device.id) {
+        if state
+            .realtime
+            .emit_to_room(&crate::realtime::device_room(other), "ephemeral", &event)
+            .await
+        {
+            devices += 1;
+        }
+    }
+    Ok((StatusCode::ACCEPTED, Json(Relayed { devices })))
 }

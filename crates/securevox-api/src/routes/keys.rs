@@ -61,12 +61,59 @@ pub(crate) async fn active_user(state: &AppState, id: &str) -> Result<UserRecord
         .ok_or_else(|| ApiError::not_found("user"))
 }
 
-fn ed25519_key(bytes: &[u8]) -> Result<ed25519_dalek::VerifyingKey, ApiError> {
+pub(crate) fn ed25519_key(bytes: &[u8]) -> Result<ed25519_dalek::VerifyingKey, ApiError> {
     let array: &[u8; 32] = bytes
         .try_into()
         .map_err(|_| ApiError::bad_request("invalid_key", "an Ed25519 public key is 32 bytes"))?;
     ed25519_dalek::VerifyingKey::from_bytes(array)
         .map_err(|_| ApiError::bad_request("invalid_key", "not an Ed25519 public key"))
+}
+
+/// Checks `signature` (base64): the user's identity key's signature over the device key.
+pub(crate) async fn verify_device_signature(
+    state: &AppState,
+    user_id: &str,
+    signature_key: &[u8],
+    signature: &str,
+) -> Result<ed25519_dalek::Signature, ApiError> {
+    let signature = decode("identity_signature", signature)?;
+    let identity = state.store.identity_key(user_id).await?.ok_or_else(|| {
+        ApiError::conflict("no_identity_key", "publish your identity key before adding devices")
+    })?;
+    let signature = ed25519_dalek::Signature::from_slice(&signature).map_err(|_| {
+        ApiError::bad_request("invalid_signature", "an Ed25519 signature is 64 bytes")
+    })?;
+    ed25519_key(&identity)?
+        .verify_strict(&device_signature_message(user_id, signature_key), &signature)
+        .map_err(|_| {
+            ApiError::forbidden(
+                "bad_identity_signature",
+                "the identity key did not sign this device key",
+            )
+        })?;
+    Ok(signature)
+}
+
+pub(crate) fn device_error(e: DeviceError) -> ApiError {
+    match e {
+        DeviceError::SignatureKeyTaken => ApiError::conflict(
+            "signature_key_taken",
+            "another device already uses this signature key",
+        ),
+        DeviceError::Store(e) => e.into(),
+    }
+}
+
+/// A device name as given: trimmed, 1–64 printable characters, or none.
+pub(crate) fn device_name(name: Option<String>) -> Result<Option<String>, ApiError> {
+    let name = name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
+    if name.as_ref().is_some_and(|n| n.chars().count() > 64 || n.chars().any(char::is_control)) {
+        return Err(ApiError::bad_request(
+            "invalid_name",
+            "a device name is 1–64 printable characters",
+        ));
+    }
+    Ok(name)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -185,30 +232,12 @@ async fn register_device(
     caller: AuthUser,
     ApiJson(body): ApiJson<DeviceRequest>,
 ) -> ApiResult<(StatusCode, Json<DeviceView>)> {
-    let name = body.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty());
-    if name.as_ref().is_some_and(|n| n.chars().count() > 64 || n.chars().any(char::is_control)) {
-        return Err(ApiError::bad_request(
-            "invalid_name",
-            "a device name is 1–64 printable characters",
-        ));
-    }
+    let name = device_name(body.name)?;
     let signature_key = decode("signature_key", &body.signature_key)?;
     ed25519_key(&signature_key)?;
-    let signature = decode("identity_signature", &body.identity_signature)?;
-    let identity = state.store.identity_key(&caller.user.id).await?.ok_or_else(|| {
-        ApiError::conflict("no_identity_key", "publish your identity key before adding devices")
-    })?;
-    let signature = ed25519_dalek::Signature::from_slice(&signature).map_err(|_| {
-        ApiError::bad_request("invalid_signature", "an Ed25519 signature is 64 bytes")
-    })?;
-    ed25519_key(&identity)?
-        .verify_strict(&device_signature_message(&caller.user.id, &signature_key), &signature)
-        .map_err(|_| {
-            ApiError::forbidden(
-                "bad_identity_signature",
-                "the identity key did not sign this device key",
-            )
-        })?;
+    let signature =
+        verify_device_signature(&state, &caller.user.id, &signature_key, &body.identity_signature)
+            .await?;
     let id = uuid::Uuid::new_v4().to_string();
     let now = clock::now();
     state
@@ -222,13 +251,7 @@ async fn register_device(
             created_at: now,
         })
         .await
-        .map_err(|e| match e {
-            DeviceError::SignatureKeyTaken => ApiError::conflict(
-                "signature_key_taken",
-                "another device already uses this signature key",
-            ),
-            DeviceError::Store(e) => e.into(),
-        })?;
+        .map_err(device_error)?;
     let device = state.store.device(&id).await?.ok_or_else(|| ApiError::not_found("device"))?;
     Ok((StatusCode::CREATED, Json(device.into())))
 }

@@ -12,6 +12,8 @@ pub mod calls;
 pub mod contacts;
 pub mod conversations;
 pub mod delivery;
+pub mod device_links;
+pub mod inbox;
 pub mod key_packages;
 pub mod keys;
 pub mod me;

@@ -9,6 +9,8 @@
 // Each test binary uses part of the harness.
 #![allow(dead_code)]
 
+pub mod chat;
+
 use securevox_domain::{Password, PasswordHash, Role, Username};
 use securevox_store::{
     Admission, Backend, InvitePolicy, NewUser, RegisterError, Store, UserRecord,
