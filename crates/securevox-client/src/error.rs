@@ -15,6 +15,13 @@ pub enum Error {
     Json(#[from] serde_json::Error),
     #[error("MLS error: {0}")]
     Mls(String),
+    /// The account already has an identity (another device holds it): link this device to
+    /// it, or replace the identity.
+    #[error(
+        "this account already has devices: link this one from a device that is signed in, or \
+         start a new identity (which signs the other devices out of chat)"
+    )]
+    LinkRequired,
     #[error("{0}")]
     Other(String),
 }
@@ -24,6 +31,7 @@ impl Error {
     pub fn code(&self) -> Option<&str> {
         match self {
             Self::Api { code, .. } => Some(code),
+            Self::LinkRequired => Some("link_required"),
             _ => None,
         }
     }

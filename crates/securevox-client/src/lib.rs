@@ -23,8 +23,8 @@ pub mod safety;
 pub mod store;
 
 pub use client::{
-    device_signature_message, Client, Content, Device, FetchedFile, Message, SyncReport, User,
-    CIPHERSUITE, KEY_PACKAGE_BATCH,
+    device_signature_message, Client, Content, Device, FetchedFile, LinkRequest, Message,
+    PendingLink, ReceiptStatus, SyncReport, TimelineEntry, User, CIPHERSUITE, KEY_PACKAGE_BATCH,
 };
 pub use error::{Error, Result};
 pub use store::Profile;

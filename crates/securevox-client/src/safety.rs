@@ -55,6 +55,26 @@ pub fn display(digits: &str) -> String {
         .join(" ")
 }
 
+/// The 16-digit code both devices show while one is linked to the other's identity:
+/// `SHA-256("SecureVox link code v1" 0x00 || signature_key || transfer_key)`, its first 8
+/// bytes read big-endian, modulo 10^16, zero-padded. The user compares it (or types the new
+/// device's into the approving one), so a server that swapped the new device's keys for its
+/// own would have to find keys with the same code: about 2^53 tries, while the request lives.
+pub fn link_code(signature_key: &[u8], transfer_key: &[u8]) -> String {
+    let hash = sha2::Sha256::new()
+        .chain_update(b"SecureVox link code v1\0")
+        .chain_update(signature_key)
+        .chain_update(transfer_key)
+        .finalize();
+    let n = hash[..8].iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+    format!("{:016}", n % 10_000_000_000_000_000)
+}
+
+/// `code` with everything but its digits dropped (for codes typed with spaces).
+pub fn digits_of(code: &str) -> String {
+    code.chars().filter(char::is_ascii_digit).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,5 +88,15 @@ mod tests {
         assert!(a.bytes().all(|c| c.is_ascii_digit()));
         assert_ne!(a, safety_number(&[3; 32], "bob", &[1; 32], "alice"), "a new key changes it");
         assert_eq!(display(&a).split(' ').count(), 12);
+    }
+
+    #[test]
+    fn link_codes_are_sixteen_digits_and_bind_both_keys() {
+        let code = link_code(&[1; 32], &[2; 32]);
+        assert_eq!(code.len(), 16);
+        assert!(code.bytes().all(|c| c.is_ascii_digit()));
+        assert_ne!(code, link_code(&[1; 32], &[3; 32]));
+        assert_ne!(code, link_code(&[4; 32], &[2; 32]));
+        assert_eq!(digits_of(&display(&code)), code);
     }
 }

@@ -9,8 +9,9 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use securevox_client::{safety, Client, Content, Device, Message};
+use securevox_client::{safety, Client, Content, Device, Message, ReceiptStatus, TimelineEntry};
 use serde_json::{json, Value};
+use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 #[derive(Parser)]
@@ -40,12 +41,25 @@ enum Command {
         #[arg(long)]
         invite: Option<String>,
     },
-    /// Log in. In a new profile directory this creates a new identity key, which makes the
-    /// server drop the account's other devices.
+    /// Log in. In a new profile directory of an account that already has a device, this
+    /// asks to link this device: it prints a code and waits until a signed-in device runs
+    /// `link approve CODE`.
     Login {
         username: String,
         #[arg(long, env = "SECUREVOX_PASSWORD", hide_env_values = true)]
         password: String,
+        /// Start a new identity instead of linking (for a lost last device): the account's
+        /// other devices leave chat and contacts see its safety number change.
+        #[arg(long)]
+        new_identity: bool,
+        /// How long to wait for the approval, in seconds.
+        #[arg(long, default_value_t = 600)]
+        wait: u64,
+    },
+    /// Link requests of new devices (approve from a device that is signed in).
+    Link {
+        #[command(subcommand)]
+        command: LinkCommand,
     },
     /// Contacts.
     Contact {
@@ -61,6 +75,28 @@ enum Command {
     Send { conversation_id: String, text: String },
     /// Sync, then show the message history (of one conversation if given).
     Messages { conversation_id: Option<String> },
+    /// Sync, then show a conversation as it reads now: edits, deletions, reactions, receipts.
+    Timeline { conversation_id: String },
+    /// React to message SEQ with an emoji (or take it back with --remove).
+    React {
+        conversation_id: String,
+        seq: i64,
+        emoji: String,
+        #[arg(long)]
+        remove: bool,
+    },
+    /// Reword your own text message SEQ.
+    Edit { conversation_id: String, seq: i64, text: String },
+    /// Withdraw your own message SEQ.
+    Delete { conversation_id: String, seq: i64 },
+    /// Tell the group you read messages SEQ…
+    Read { conversation_id: String, seqs: Vec<i64> },
+    /// Tell the group's connected devices you are typing (or stopped, with --stop).
+    Typing {
+        conversation_id: String,
+        #[arg(long)]
+        stop: bool,
+    },
     /// Encrypt and send a file.
     SendFile { conversation_id: String, path: PathBuf },
     /// Download and decrypt a file sent in a conversation (by its attachment id).
@@ -71,6 +107,16 @@ enum Command {
     SafetyNumber { username: String },
     /// Fetch and process new messages.
     Sync,
+}
+
+#[derive(Subcommand)]
+enum LinkCommand {
+    /// List waiting requests with the code each new device shows.
+    List,
+    /// Approve the request whose new device shows this code (spaces allowed).
+    Approve { code: Vec<String> },
+    /// Refuse a request.
+    Reject { id: String },
 }
 
 #[derive(Subcommand)]
@@ -98,6 +144,13 @@ fn describe(message: &Message) -> String {
         Content::File { attachment, name, size, .. } => {
             format!("[file {name}, {size} bytes, attachment {attachment}]")
         }
+        Content::Reaction { target, emoji, remove } => {
+            format!("[{} {emoji} to #{target}]", if *remove { "took back" } else { "reacted" })
+        }
+        Content::Edit { target, body } => format!("[edited #{target}: {body}]"),
+        Content::Delete { target } => format!("[deleted #{target}]"),
+        Content::Receipt { status, targets } => format!("[{status:?} {targets:?}]"),
+        Content::Typing { active } => format!("[typing: {active}]"),
         Content::Unknown { raw } => format!("[unknown message: {raw}]"),
     };
     format!(
@@ -106,6 +159,75 @@ fn describe(message: &Message) -> String {
         message.conversation_id,
         message.seq.unwrap_or(0)
     )
+}
+
+fn describe_entry(entry: &TimelineEntry) -> String {
+    let mut line = if entry.deleted {
+        let m = &entry.message;
+        format!("{} #{} <{}> [deleted]", m.time, m.seq.unwrap_or(0), m.sender_user_id)
+    } else {
+        describe(&entry.message)
+    };
+    if entry.edited {
+        line.push_str(" (edited)");
+    }
+    for (emoji, users) in &entry.reactions {
+        let _ = write!(line, " {emoji}×{}", users.len());
+    }
+    if !entry.read_by.is_empty() {
+        let _ = write!(line, " read by {}", entry.read_by.len());
+    }
+    line
+}
+
+/// The commands that read messages and act on them.
+async fn act(dir: &Path, command: &Command) -> anyhow::Result<(Value, String)> {
+    let mut client = Client::open(dir)?;
+    let message = match command {
+        Command::Sync => {
+            let report = client.sync().await?;
+            let mut lines: Vec<String> = report.messages.iter().map(describe).collect();
+            lines.extend(report.joined.iter().map(|id| format!("joined {id}")));
+            lines.extend(report.removed_from.iter().map(|id| format!("removed from {id}")));
+            lines.extend(report.errors.iter().map(|e| format!("error: {e}")));
+            lines.extend(report.warnings.iter().map(|w| format!("WARNING: {w}")));
+            return Ok((json!(report), lines.join("\n")));
+        }
+        Command::Messages { conversation_id } => {
+            let report = client.sync().await?;
+            for error in &report.errors {
+                eprintln!("error: {error}");
+            }
+            for warning in &report.warnings {
+                eprintln!("WARNING: {warning}");
+            }
+            let messages = client.history(conversation_id.as_deref())?;
+            let text = messages.iter().map(describe).collect::<Vec<_>>().join("\n");
+            return Ok((json!(messages), text));
+        }
+        Command::Timeline { conversation_id } => {
+            client.sync().await?;
+            let entries = client.timeline(conversation_id)?;
+            let text = entries.iter().map(describe_entry).collect::<Vec<_>>().join("\n");
+            return Ok((json!(entries), text));
+        }
+        Command::Typing { conversation_id, stop } => {
+            let devices = client.send_typing(conversation_id, !stop).await?;
+            return Ok((json!({"devices": devices}), format!("told {devices} devices")));
+        }
+        Command::React { conversation_id, seq, emoji, remove } => {
+            client.react(conversation_id, *seq, emoji, *remove).await?
+        }
+        Command::Edit { conversation_id, seq, text } => {
+            client.edit(conversation_id, *seq, text).await?
+        }
+        Command::Delete { conversation_id, seq } => client.delete(conversation_id, *seq).await?,
+        Command::Read { conversation_id, seqs } => {
+            client.send_receipt(conversation_id, ReceiptStatus::Read, seqs).await?
+        }
+        _ => anyhow::bail!("not a message action"),
+    };
+    Ok((json!(message), describe(&message)))
 }
 
 fn describe_device(device: &Device) -> String {
@@ -139,6 +261,58 @@ async fn group(dir: &Path, command: &GroupCommand) -> anyhow::Result<(Value, Str
     })
 }
 
+async fn link(dir: &Path, command: &LinkCommand) -> anyhow::Result<(Value, String)> {
+    let mut client = Client::open(dir)?;
+    Ok(match command {
+        LinkCommand::List => {
+            let requests = client.link_requests().await?;
+            let text = requests
+                .iter()
+                .map(|r| {
+                    let name = r.name.as_deref().unwrap_or("-");
+                    format!("{} {name} code {} ({})", r.id, safety::display(&r.code), r.created_at)
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            (json!(requests), text)
+        }
+        LinkCommand::Approve { code } => {
+            let device = client.approve_link(&code.join("")).await?;
+            (json!(device), format!("linked device {}", device.id))
+        }
+        LinkCommand::Reject { id } => {
+            client.reject_link(id).await?;
+            (json!({"rejected": id}), format!("rejected {id}"))
+        }
+    })
+}
+
+/// Logs in; on a new device of an account that has devices, asks to link it and waits.
+async fn login_or_link(
+    server: &str,
+    dir: &Path,
+    username: &str,
+    password: &str,
+    wait: u64,
+    json: bool,
+) -> anyhow::Result<Client> {
+    match Client::login(server, dir, username, password).await {
+        Err(securevox_client::Error::LinkRequired) => {}
+        other => return Ok(other?),
+    }
+    let pending = Client::start_link(server, dir, username, password).await?;
+    let code = pending.code();
+    if json {
+        println!("{}", json!({"link_id": pending.id(), "link_code": code}));
+    } else {
+        println!(
+            "This account has devices already. On one of them, run:\n  \
+             securevox-cli link approve {code}\nWaiting for the approval…"
+        );
+    }
+    Ok(pending.wait(std::time::Duration::from_secs(wait)).await?)
+}
+
 fn server(cli: &Cli) -> anyhow::Result<&str> {
     cli.server.as_deref().context("--server URL is needed for this command")
 }
@@ -161,12 +335,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 format!("registered {} (device {})", client.username(), client.device_id()?),
             );
         }
-        Command::Login { username, password } => {
-            let client = Client::login(server(&cli)?, dir, username, password).await?;
+        Command::Login { username, password, new_identity, wait } => {
+            let server = server(&cli)?;
+            let client = if *new_identity {
+                Client::login_new_identity(server, dir, username, password).await?
+            } else {
+                login_or_link(server, dir, username, password, *wait, cli.json).await?
+            };
             out(
                 json!({"user_id": client.user_id(), "username": client.username(), "device_id": client.device_id()?}),
                 format!("logged in as {} (device {})", client.username(), client.device_id()?),
             );
+        }
+        Command::Link { command } => {
+            let (value, text) = link(dir, command).await?;
+            out(value, text);
         }
         Command::Contact { command: ContactCommand::Add { username } } => {
             let user = Client::open(dir)?.add_contact(username).await?;
@@ -198,27 +381,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
             );
         }
-        Command::Sync => {
-            let report = Client::open(dir)?.sync().await?;
-            let mut lines: Vec<String> = report.messages.iter().map(describe).collect();
-            lines.extend(report.joined.iter().map(|id| format!("joined {id}")));
-            lines.extend(report.removed_from.iter().map(|id| format!("removed from {id}")));
-            lines.extend(report.errors.iter().map(|e| format!("error: {e}")));
-            lines.extend(report.warnings.iter().map(|w| format!("WARNING: {w}")));
-            out(json!(report), lines.join("\n"));
-        }
-        Command::Messages { conversation_id } => {
-            let mut client = Client::open(dir)?;
-            let report = client.sync().await?;
-            for error in &report.errors {
-                eprintln!("error: {error}");
-            }
-            for warning in &report.warnings {
-                eprintln!("WARNING: {warning}");
-            }
-            let messages = client.history(conversation_id.as_deref())?;
-            let text = messages.iter().map(describe).collect::<Vec<_>>().join("\n");
-            out(json!(messages), text);
+        Command::Sync
+        | Command::Messages { .. }
+        | Command::Timeline { .. }
+        | Command::React { .. }
+        | Command::Edit { .. }
+        | Command::Delete { .. }
+        | Command::Read { .. }
+        | Command::Typing { .. } => {
+            let (value, text) = act(dir, &cli.command).await?;
+            out(value, text);
         }
         Command::Devices => {
             let devices = Client::open(dir)?.devices().await?;

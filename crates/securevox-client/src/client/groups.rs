@@ -202,11 +202,11 @@ impl Client {
             let mut group = self.group(conversation_id)?;
             let signer = self.signer()?;
             let mut removed_devices = Vec::new();
-            let (commit, welcome) = match change {
+            let (commit, welcome, group_info) = match change {
                 Change::Add(packages) => {
-                    let (commit, welcome, _) =
+                    let (commit, welcome, info) =
                         group.add_members(&self.provider, &signer, packages).map_err(mls)?;
-                    (commit, Some(welcome))
+                    (commit, Some(welcome), info)
                 }
                 Change::Remove(user_id) => {
                     let prefix = format!("{user_id}:");
@@ -222,21 +222,22 @@ impl Client {
                     if leaves.is_empty() {
                         return Err(Error::other("that user is not in the group"));
                     }
-                    let (commit, welcome, _) =
-                        group.remove_members(&self.provider, &signer, &leaves).map_err(mls)?;
-                    (commit, welcome)
+                    group.remove_members(&self.provider, &signer, &leaves).map_err(mls)?
                 }
                 Change::Update => {
-                    let bundle = group
+                    let (commit, _, info) = group
                         .self_update(&self.provider, &signer, LeafNodeParameters::default())
-                        .map_err(mls)?;
-                    (bundle.into_commit(), None)
+                        .map_err(mls)?
+                        .into_contents();
+                    (commit, None, info)
                 }
             };
             self.save_mls()?;
             let body = json!({
                 "commit": mls_bytes(&commit)?,
                 "welcome": welcome.as_ref().map(mls_bytes).transpose()?,
+                // Published for the user's new devices, which join by external Commit.
+                "group_info": group_info.map(|g| mls_bytes(&g.into())).transpose()?,
                 "removed_devices": removed_devices,
             });
             match self.call(Method::POST, &path, true, Body::Json(body)).await {

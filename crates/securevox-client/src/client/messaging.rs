@@ -64,45 +64,93 @@ impl Client {
             );
             let page: InboxPage = self.call_json(Method::GET, &path, false, Body::None).await?;
             for item in &page.items {
-                match self.handle(item) {
-                    Ok(Handled::Message(message)) => {
-                        self.log(&message)?;
-                        report.messages.push(*message);
-                    }
-                    Ok(Handled::Joined(id)) => {
-                        changed.insert(id.clone());
-                        report.joined.push(id);
-                    }
-                    Ok(Handled::Removed(id)) => report.removed_from.push(id),
-                    Ok(Handled::Commit) => {
-                        changed.insert(item.conversation_id.clone());
-                        report.commits += 1;
-                    }
-                    Ok(Handled::Nothing) => {}
-                    Err(e) => report.errors.push(format!(
-                        "inbox item {} ({} in {}): {e}",
-                        item.id, item.kind, item.conversation_id
-                    )),
-                }
-                self.save_mls()?;
+                self.take(item, &mut report, &mut changed)?;
             }
-            if page.next_after > self.profile.inbox_cursor {
-                self.profile.inbox_cursor = page.next_after;
-                self.profile.save(&self.dir)?;
-                let ack = format!("/api/v1/devices/{device}/inbox/ack");
-                let body = json!({ "up_to": page.next_after });
-                self.call(Method::POST, &ack, false, Body::Json(body)).await?;
-            }
+            self.advance_cursor(page.next_after).await?;
             if !page.more || page.items.is_empty() {
                 break;
             }
         }
-        let mut cache = HashMap::new();
-        for id in &changed {
-            report.warnings.extend(self.check_members(id, &mut cache).await?);
-        }
+        self.check_changed(&changed, &mut report).await?;
         report.key_packages_uploaded = self.top_up_key_packages().await?;
         Ok(report)
+    }
+
+    /// Applies an item the server pushed over Socket.IO (the `inbox` event; connect with
+    /// `auth: {token, deviceId}` to get them) when this device has handled everything before
+    /// it (`item.prev` at or before the cursor); otherwise — or for a bare hint — syncs.
+    /// An item already handled is ignored.
+    pub async fn receive_pushed(&mut self, event: &serde_json::Value) -> Result<SyncReport> {
+        let Some(item) = event.get("item") else { return self.sync().await };
+        let item: InboxItem = serde_json::from_value(item.clone())?;
+        let cursor = self.profile.inbox_cursor;
+        if item.id <= cursor {
+            return Ok(SyncReport::default());
+        }
+        if item.prev.unwrap_or(0) > cursor {
+            return self.sync().await;
+        }
+        let mut report = SyncReport::default();
+        let mut changed = std::collections::BTreeSet::new();
+        self.take(&item, &mut report, &mut changed)?;
+        self.advance_cursor(item.id).await?;
+        self.check_changed(&changed, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Processes one inbox item into `report` and saves the MLS state.
+    fn take(
+        &mut self,
+        item: &InboxItem,
+        report: &mut SyncReport,
+        changed: &mut std::collections::BTreeSet<String>,
+    ) -> Result<()> {
+        match self.handle(item) {
+            Ok(Handled::Message(message)) => {
+                self.log(&message)?;
+                report.messages.push(*message);
+            }
+            Ok(Handled::Joined(id)) => {
+                changed.insert(id.clone());
+                report.joined.push(id);
+            }
+            Ok(Handled::Removed(id)) => report.removed_from.push(id),
+            Ok(Handled::Commit) => {
+                changed.insert(item.conversation_id.clone());
+                report.commits += 1;
+            }
+            Ok(Handled::Nothing) => {}
+            Err(e) => report.errors.push(format!(
+                "inbox item {} ({} in {}): {e}",
+                item.id, item.kind, item.conversation_id
+            )),
+        }
+        self.save_mls()
+    }
+
+    /// Moves the cursor to `to` (if it is ahead), saves it, and acknowledges up to it.
+    async fn advance_cursor(&mut self, to: i64) -> Result<()> {
+        if to <= self.profile.inbox_cursor {
+            return Ok(());
+        }
+        self.profile.inbox_cursor = to;
+        self.profile.save(&self.dir)?;
+        let ack = format!("/api/v1/devices/{}/inbox/ack", self.device_id()?);
+        self.call(Method::POST, &ack, false, Body::Json(json!({ "up_to": to }))).await?;
+        Ok(())
+    }
+
+    /// Verifies the members of the groups that changed.
+    async fn check_changed(
+        &mut self,
+        changed: &std::collections::BTreeSet<String>,
+        report: &mut SyncReport,
+    ) -> Result<()> {
+        let mut cache = HashMap::new();
+        for id in changed {
+            report.warnings.extend(self.check_members(id, &mut cache).await?);
+        }
+        Ok(())
     }
 
     /// Checks every member of a group: its credential must be `<user id>:<device id>` of a
@@ -239,92 +287,4 @@ impl Client {
     }
 
     // ----- files ---------------------------------------------------------------------------
-
-    /// Encrypts the file at `path` with a fresh AES-256-GCM key, uploads it to the
-    /// conversation and sends its key, name, size and digest in an MLS message.
-    pub async fn send_file(&mut self, conversation_id: &str, path: &Path) -> Result<Message> {
-        let data = std::fs::read(path)?;
-        let name = path
-            .file_name()
-            .map_or_else(|| "file".to_owned(), |n| n.to_string_lossy().into_owned());
-        let key: [u8; 32] = rand::random();
-        let nonce: [u8; 12] = rand::random();
-        let sealed = Aes256Gcm::new_from_slice(&key)
-            .map_err(|_| Error::other("bad AES key length"))?
-            .encrypt(Nonce::from_slice(&nonce), data.as_slice())
-            .map_err(|_| Error::other("encryption failed"))?;
-        let upload = format!("/api/v1/conversations/{conversation_id}/attachments");
-        let attachment: IdView =
-            self.call_json(Method::POST, &upload, false, Body::Bytes(sealed)).await?;
-        let content = Content::File {
-            attachment: attachment.id,
-            key: b64(&key),
-            nonce: b64(&nonce),
-            name,
-            size: data.len() as u64,
-            sha256: hex(&Sha256::digest(&data)),
-        };
-        self.send_content(conversation_id, content).await
-    }
-
-    /// Downloads attachment `attachment_id` of a file message in `conversation_id` (looked up
-    /// in the local log, after a sync if it is not there yet), decrypts it, checks its SHA-256
-    /// and writes it to `out`.
-    pub async fn fetch_file(
-        &mut self,
-        conversation_id: &str,
-        attachment_id: &str,
-        out: &Path,
-    ) -> Result<FetchedFile> {
-        let find = |client: &Self| -> Result<Option<Content>> {
-            Ok(client.history(Some(conversation_id))?.into_iter().rev().find_map(|m| {
-                match m.content {
-                    Content::File { ref attachment, .. } if attachment == attachment_id => {
-                        Some(m.content)
-                    }
-                    _ => None,
-                }
-            }))
-        };
-        let mut found = find(self)?;
-        if found.is_none() {
-            self.sync().await?;
-            found = find(self)?;
-        }
-        let Some(Content::File { key, nonce, name, size, sha256, .. }) = found else {
-            return Err(Error::other(format!(
-                "no file message for attachment {attachment_id} in conversation {conversation_id}"
-            )));
-        };
-        let sealed = self
-            .call(Method::GET, &format!("/api/v1/attachments/{attachment_id}"), false, Body::None)
-            .await?
-            .bytes()
-            .await?;
-        let key = unb64("file key", &key)?;
-        let nonce = unb64("file nonce", &nonce)?;
-        if nonce.len() != 12 {
-            return Err(Error::other("file nonce is not 12 bytes"));
-        }
-        let data = Aes256Gcm::new_from_slice(&key)
-            .map_err(|_| Error::other("file key is not 32 bytes"))?
-            .decrypt(Nonce::from_slice(&nonce), sealed.as_ref())
-            .map_err(|_| Error::other("the attachment does not decrypt: corrupted or wrong key"))?;
-        if hex(&Sha256::digest(&data)) != sha256 || data.len() as u64 != size {
-            return Err(Error::other("the attachment's digest or size does not match its message"));
-        }
-        std::fs::write(out, &data)?;
-        Ok(FetchedFile { name, size, sha256, path: out.to_path_buf() })
-    }
-
-    // ----- verification --------------------------------------------------------------------
-
-    /// The safety number shared with `username` (see [`crate::safety`]): compare it out of
-    /// band with theirs.
-    pub async fn safety_number(&mut self, username: &str) -> Result<String> {
-        let user = self.find_user(username).await?;
-        let (theirs, _) = self.verified_devices(&user.id).await?;
-        let mine = self.identity()?.verifying_key().to_bytes();
-        Ok(crate::safety::safety_number(&mine, &self.profile.user_id, &theirs, &user.id))
-    }
 }

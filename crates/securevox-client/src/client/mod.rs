@@ -18,11 +18,18 @@ use serde_json::json;
 use sha2::{Digest as _, Sha256};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use wire::{AuthResponse, IdView, KeyPackageStatus};
+use wire::{AuthResponse, KeyPackageStatus};
 
+mod account;
+mod files;
 mod groups;
+mod linking;
 mod messaging;
+mod timeline;
 mod wire;
+
+pub use linking::{LinkRequest, PendingLink};
+pub use timeline::TimelineEntry;
 
 /// The one ciphersuite SecureVox uses (0x0001).
 pub const CIPHERSUITE: Ciphersuite = Ciphersuite::MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519;
@@ -67,7 +74,9 @@ pub struct Device {
     pub current: bool,
 }
 
-/// What a message says: the JSON plaintext inside the MLS application message.
+/// What a message says: the JSON plaintext inside the MLS application message (the format
+/// every SecureVox client speaks; docs/E2EE.md, "Message content"). `target` fields name a
+/// message of the same conversation by its `seq`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Content {
@@ -76,8 +85,31 @@ pub enum Content {
     /// `{"type":"file",...}`: an attachment encrypted with AES-256-GCM under `key` (base64,
     /// 32 bytes) and `nonce` (base64, 12 bytes); `sha256` is the hex digest of the plaintext.
     File { attachment: String, key: String, nonce: String, name: String, size: u64, sha256: String },
+    /// `{"type":"reaction","target":7,"emoji":"👍","remove":false}`
+    Reaction {
+        target: i64,
+        emoji: String,
+        #[serde(default)]
+        remove: bool,
+    },
+    /// `{"type":"edit","target":7,"body":"..."}`: the sender's own text message, reworded.
+    Edit { target: i64, body: String },
+    /// `{"type":"delete","target":7}`: the sender's own message, withdrawn.
+    Delete { target: i64 },
+    /// `{"type":"receipt","status":"delivered"|"read","targets":[7,8]}`
+    Receipt { status: ReceiptStatus, targets: Vec<i64> },
+    /// `{"type":"typing","active":true}`: sent as an unstored ephemeral message.
+    Typing { active: bool },
     /// A plaintext this client does not understand (kept as text).
     Unknown { raw: String },
+}
+
+/// What a receipt says about its messages.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptStatus {
+    Delivered,
+    Read,
 }
 
 /// A message of a conversation, sent or received by this device.
@@ -183,132 +215,6 @@ fn check_username(username: &str) -> Result<()> {
 }
 
 impl Client {
-    /// Creates an account on `server`, then sets up this device in `dir`: a new identity key
-    /// (published), a device vouched for by it, and [`KEY_PACKAGE_BATCH`] KeyPackages plus a
-    /// last-resort one.
-    pub async fn register(
-        server: &str,
-        dir: &Path,
-        username: &str,
-        password: &str,
-        invite_code: Option<&str>,
-    ) -> Result<Self> {
-        store::ensure_dir(dir)?;
-        let lock = store::lock(dir)?;
-        if dir.join(store::PROFILE_FILE).exists() {
-            return Err(Error::other(format!("{} already holds a profile", dir.display())));
-        }
-        let api = Api::new(server)?;
-        let body = json!({
-            "username": username, "password": password, "invite_code": invite_code,
-            "device_name": DEVICE_NAME,
-        });
-        let auth: AuthResponse = api
-            .send(Method::POST, "/api/v1/auth/register", None, None, Body::Json(body))
-            .await?
-            .json()
-            .await?;
-        Self::set_up(api, server, dir, auth, lock).await
-    }
-
-    /// Logs in. With a profile of the same user in `dir`, keeps its identity key, device and
-    /// groups (new tokens only). Otherwise sets up a new device with a **new identity key**:
-    /// publishing it makes the server drop the user's other devices (their identity key is
-    /// not on this machine; linking a second device is not supported yet).
-    pub async fn login(server: &str, dir: &Path, username: &str, password: &str) -> Result<Self> {
-        store::ensure_dir(dir)?;
-        let lock = store::lock(dir)?;
-        let existing = Profile::load(dir).ok();
-        let api = Api::new(server)?;
-        let body =
-            json!({ "username": username, "password": password, "device_name": DEVICE_NAME });
-        let auth: AuthResponse = api
-            .send(Method::POST, "/api/v1/auth/login", None, None, Body::Json(body))
-            .await?
-            .json()
-            .await?;
-        match existing {
-            Some(mut profile) if profile.user_id == auth.user.id && profile.device_id.is_some() => {
-                server.trim_end_matches('/').clone_into(&mut profile.server);
-                profile.access_token = auth.access_token;
-                profile.refresh_token = auth.refresh_token;
-                profile.session_id = auth.session_id;
-                profile.save(dir)?;
-                let provider = Provider::load(dir)?;
-                Ok(Self { dir: dir.to_path_buf(), provider, profile, api, _lock: lock })
-            }
-            Some(profile) if profile.user_id != auth.user.id => Err(Error::other(format!(
-                "{} holds the profile of {}; use another directory",
-                dir.display(),
-                profile.username
-            ))),
-            _ => Self::set_up(api, server, dir, auth, lock).await,
-        }
-    }
-
-    /// Opens the profile in `dir`.
-    pub fn open(dir: &Path) -> Result<Self> {
-        let profile = Profile::load(dir)?;
-        let lock = store::lock(dir)?;
-        let api = Api::new(&profile.server)?;
-        let provider = Provider::load(dir)?;
-        Ok(Self { dir: dir.to_path_buf(), provider, profile, api, _lock: lock })
-    }
-
-    async fn set_up(
-        api: Api,
-        server: &str,
-        dir: &Path,
-        auth: AuthResponse,
-        lock: std::fs::File,
-    ) -> Result<Self> {
-        let seed: [u8; 32] = rand::random();
-        let profile = Profile {
-            server: server.trim_end_matches('/').to_owned(),
-            user_id: auth.user.id,
-            username: auth.user.username,
-            access_token: auth.access_token,
-            refresh_token: auth.refresh_token,
-            session_id: auth.session_id,
-            device_id: None,
-            device_signature_key: None,
-            identity_seed: b64(&seed),
-            inbox_cursor: 0,
-        };
-        profile.save(dir)?;
-        let mut client = Self {
-            dir: dir.to_path_buf(),
-            profile,
-            provider: Provider::default(),
-            api,
-            _lock: lock,
-        };
-        client.register_device().await?;
-        Ok(client)
-    }
-
-    async fn register_device(&mut self) -> Result<()> {
-        let identity = self.identity()?;
-        let body = json!({ "public_key": b64(identity.verifying_key().as_bytes()) });
-        self.call(Method::PUT, "/api/v1/keys/identity", false, Body::Json(body)).await?;
-        let signer = SignatureKeyPair::new(CIPHERSUITE.signature_algorithm()).map_err(mls)?;
-        signer.store(self.provider.storage()).map_err(mls)?;
-        self.save_mls()?;
-        let message = device_signature_message(&self.profile.user_id, signer.public());
-        let body = json!({
-            "name": DEVICE_NAME,
-            "signature_key": b64(signer.public()),
-            "identity_signature": b64(&identity.sign(&message).to_bytes()),
-        });
-        let device: IdView =
-            self.call_json(Method::POST, "/api/v1/devices", false, Body::Json(body)).await?;
-        self.profile.device_id = Some(device.id);
-        self.profile.device_signature_key = Some(b64(signer.public()));
-        self.profile.save(&self.dir)?;
-        self.upload_key_packages(KEY_PACKAGE_BATCH, true).await?;
-        Ok(())
-    }
-
     pub fn profile(&self) -> &Profile {
         &self.profile
     }

@@ -17,6 +17,16 @@ pub(super) struct IdView {
 }
 
 #[derive(Deserialize)]
+pub(super) struct GroupInfoView {
+    pub(super) group_info: String,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Relayed {
+    pub(super) devices: usize,
+}
+
+#[derive(Deserialize)]
 pub(super) struct Accepted {
     pub(super) seq: i64,
 }
@@ -61,6 +71,9 @@ pub(super) struct InboxPage {
 #[derive(Deserialize)]
 pub(super) struct InboxItem {
     pub(super) id: i64,
+    /// Pushed items: the device's item before this one.
+    #[serde(default)]
+    pub(super) prev: Option<i64>,
     pub(super) conversation_id: String,
     pub(super) kind: String,
     pub(super) seq: Option<i64>,
