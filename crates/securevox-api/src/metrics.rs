@@ -66,6 +66,8 @@ struct TurnMetrics {
     throttled_packets: Counter,
     binding_requests: Counter,
     strangers_dropped: Counter,
+    peer_connections: Gauge,
+    peer_connections_opened: Counter,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -117,6 +119,16 @@ impl TurnMetrics {
             "Unauthenticated UDP requests dropped by the per-address rate limit",
             t.strangers_dropped.clone(),
         );
+        registry.register(
+            "turn_peer_connections",
+            "Live TCP connections to peers of TCP relays (RFC 6062)",
+            t.peer_connections.clone(),
+        );
+        registry.register(
+            "turn_peer_connections_opened",
+            "TCP connections to peers of TCP relays opened (Connect or from the peer)",
+            t.peer_connections_opened.clone(),
+        );
     }
 
     fn update(&self, s: &securevox_turn::TurnSnapshot) {
@@ -138,6 +150,8 @@ impl TurnMetrics {
         to(&self.throttled_packets, s.throttled_packets);
         to(&self.binding_requests, s.stun_bindings);
         to(&self.strangers_dropped, s.strangers_dropped);
+        self.peer_connections.set(s.peer_connections as i64);
+        to(&self.peer_connections_opened, s.peer_connections_opened);
     }
 }
 

@@ -153,6 +153,8 @@ async fn tcp_relays_carry_uclient_streams_without_loss() {
         metric(&server, "securevox_turn_relayed_bytes_total{direction=\"to_client\"}").await;
     // -T: 80 messages of 1000 bytes, each through two relays; -P: 40 each way through one.
     assert!(to_peer >= 120_000 && to_client >= 120_000, "{to_peer} / {to_client}");
+    // Each -T session opened a peer connection; they close with their allocations.
+    assert!(metric(&server, "securevox_turn_peer_connections_opened_total").await >= 1);
     server.stop().await;
 }
 
