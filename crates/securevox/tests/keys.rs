@@ -260,6 +260,35 @@ async fn key_packages_are_checked_and_claimed_once(backend: Backend) {
         (status_body["available"].as_u64(), status_body["has_last_resort"].as_bool()),
         (Some(0), Some(true))
     );
+    // Six claims at once over HTTP against the phone's four KeyPackages: four get one each,
+    // never the same, and two get the last-resort one.
+    let batch: Vec<String> = (0..4).map(|_| key_package(&phone, &me(&phone), false)).collect();
+    let body =
+        json!({ "key_packages": batch, "last_resort": key_package(&phone, &me(&phone), true) });
+    let (status, body) = server.post(&upload(&phone), body, Some(&alice.access)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let once = || server.post(&claim, json!({}), Some(&bob.access));
+    let answers = tokio::join!(once(), once(), once(), once(), once(), once());
+    let answers = [answers.0, answers.1, answers.2, answers.3, answers.4, answers.5];
+    let mut regular = std::collections::BTreeSet::new();
+    let mut last_resort = 0;
+    for (status, body) in answers {
+        assert_eq!(status, StatusCode::OK, "{body}");
+        let phones: Vec<&Value> = body["key_packages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["device_id"] == phone.id.as_str())
+            .collect();
+        assert_eq!(phones.len(), 1, "{body}");
+        if phones[0]["last_resort"] == true {
+            last_resort += 1;
+        } else {
+            assert!(regular.insert(phones[0]["key_package"].to_string()), "handed out twice");
+        }
+    }
+    assert_eq!((regular.len(), last_resort), (4, 2));
+
     let (status, _) = server
         .post(
             "/api/v1/users/00000000-0000-0000-0000-000000000000/key-packages/claim",
