@@ -1,17 +1,25 @@
 # The two commands that matter (see README.md):
 #   make run   — the server on its embedded defaults (0.0.0.0:8080, SQLite under ./data)
 #   make test  — every test; PostgreSQL variants run when SECUREVOX_TEST_DATABASE_URL is set
-.PHONY: run test lint ci
+.PHONY: run test lint ci web-deps
 
 run:
 	cargo run --release -- serve
 
-test:
+test: web-deps
+	npm run --prefix web lint
+	npm run --prefix web typecheck
+	npm test --prefix web
 	cargo test --workspace --locked
 
-lint:
+lint: web-deps
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	npm run --prefix web lint
+
+# The web client's packages (pinned in web/package-lock.json), installed once.
+web-deps:
+	@test -d web/node_modules || npm ci --prefix web --no-audit --no-fund
 
 ci:
 	bash .ci/run
