@@ -164,6 +164,8 @@ impl Store {
 
     /// Takes `user_id` out of the conversation: membership and message routing to their
     /// devices. (Their leaves in the MLS tree go with the next Commit of a remaining member.)
+    /// When the last member leaves, the conversation goes with everything it holds: its log,
+    /// queued items and attachment records (their blobs are swept by maintenance).
     pub async fn remove_member(
         &self,
         conversation_id: &str,
@@ -182,6 +184,13 @@ impl Store {
             .bind(user_id)
             .execute(&mut *tx)
             .await?;
+        sqlx::query(
+            "DELETE FROM conversations WHERE id = $1 AND NOT EXISTS \
+             (SELECT 1 FROM conversation_members m WHERE m.conversation_id = $1)",
+        )
+        .bind(conversation_id)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }

@@ -4,7 +4,9 @@
 
 #![allow(clippy::unwrap_used)]
 
-use securevox_store::{LinkError, LinkState, NewCommit, NewDevice, NewDeviceLink, NewWelcome};
+use securevox_store::{
+    AttachmentRecord, LinkError, LinkState, NewCommit, NewDevice, NewDeviceLink, NewWelcome,
+};
 use std::collections::BTreeSet;
 
 #[macro_use]
@@ -15,6 +17,7 @@ use harness::{race, user, TestDb};
 conformance!(
     queued_items_name_their_predecessor,
     an_external_commit_adds_its_sender,
+    the_last_member_leaving_takes_the_conversation,
     a_syncing_device_misses_nothing_while_many_groups_write,
     device_links_are_answered_once,
 );
@@ -108,6 +111,40 @@ async fn an_external_commit_adds_its_sender(db: TestDb) {
     let members = store.conversation(&conv).await.unwrap().unwrap().members;
     let users: Vec<&str> = members.iter().map(|(u, _)| u.as_str()).collect();
     assert_eq!(users, [alice.as_str()]);
+}
+
+async fn the_last_member_leaving_takes_the_conversation(db: TestDb) {
+    let store = &db.store;
+    let alice = user(store, "alice").await.id;
+    let bob = user(store, "bob").await.id;
+    let laptop = device(store, &alice).await;
+    let bob1 = device(store, &bob).await;
+    let conv = conversation(store, &alice, &laptop, &bob).await;
+    let added = [(bob1.clone(), bob.clone())];
+    let add = NewCommit {
+        welcome: Some(NewWelcome { data: b"welcome", devices: &added }),
+        ..commit(&conv, 0, &laptop, b"commit-1")
+    };
+    store.accept_commit(&add).await.unwrap();
+    store.post_group_message(&application(&conv, 1, &laptop, b"m1")).await.unwrap();
+    let attachment = AttachmentRecord {
+        id: "a1".into(),
+        conversation_id: conv.clone(),
+        uploader_id: Some(alice.clone()),
+        size: 3,
+        sha256: "00".into(),
+        created_at: NOW,
+    };
+    store.add_attachment(&attachment).await.unwrap();
+
+    assert!(store.remove_member(&conv, &bob).await.unwrap());
+    assert!(store.conversation(&conv).await.unwrap().is_some(), "alice is still in it");
+    assert!(store.attachment("a1").await.unwrap().is_some());
+    assert!(store.remove_member(&conv, &alice).await.unwrap());
+    assert!(store.conversation(&conv).await.unwrap().is_none());
+    assert!(store.attachment_ids().await.unwrap().is_empty(), "the records went with it");
+    assert!(store.inbox(&bob1, 0, 10).await.unwrap().is_empty());
+    assert!(!store.remove_member(&conv, &alice).await.unwrap());
 }
 
 /// Many groups write to one device at once while it syncs with a cursor: every item must
