@@ -15,16 +15,20 @@
 //! ```
 //!
 //! State lives in a profile directory (see [`store`]); reopen it with [`Client::open`].
+//! [`Client::listen`] keeps a device connected (its own Socket.IO connection, [`live`]) and
+//! applies what the server pushes as it comes — what a bot runs.
 
 mod api;
 mod client;
 mod error;
+pub mod live;
 pub mod safety;
 pub mod store;
 
 pub use client::{
     device_signature_message, Client, Content, Device, FetchedFile, LinkRequest, Message,
-    PendingLink, ReceiptStatus, SyncReport, TimelineEntry, User, CIPHERSUITE, KEY_PACKAGE_BATCH,
+    PendingLink, ReceiptStatus, SyncReport, TimelineEntry, Update, User, CIPHERSUITE,
+    KEY_PACKAGE_BATCH,
 };
 pub use error::{Error, Result};
 pub use store::Profile;

@@ -9,7 +9,9 @@
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
-use securevox_client::{safety, Client, Content, Device, Message, ReceiptStatus, TimelineEntry};
+use securevox_client::{
+    safety, Client, Content, Device, Message, ReceiptStatus, TimelineEntry, Update,
+};
 use serde_json::{json, Value};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -107,6 +109,9 @@ enum Command {
     SafetyNumber { username: String },
     /// Fetch and process new messages.
     Sync,
+    /// Stay connected and print messages (and typing) as they arrive, until interrupted;
+    /// reconnects by itself. With --json, one JSON object per line: for bots.
+    Listen,
 }
 
 #[derive(Subcommand)]
@@ -287,6 +292,48 @@ async fn link(dir: &Path, command: &LinkCommand) -> anyhow::Result<(Value, Strin
     })
 }
 
+/// Prints what arrives until Ctrl-C.
+async fn listen(dir: &Path, json: bool) -> anyhow::Result<()> {
+    let mut client = Client::open(dir)?;
+    let print = |update: Update| {
+        let lines: Vec<(Value, String)> = match update {
+            Update::Synced(report) => {
+                let mut lines: Vec<(Value, String)> =
+                    report.messages.iter().map(|m| (json!(m), describe(m))).collect();
+                lines.extend(
+                    report.joined.iter().map(|id| (json!({"joined": id}), format!("joined {id}"))),
+                );
+                lines.extend(
+                    report
+                        .warnings
+                        .iter()
+                        .map(|w| (json!({"warning": w}), format!("WARNING: {w}"))),
+                );
+                lines
+            }
+            Update::Ephemeral(message) => vec![(json!(message), describe(&message))],
+            Update::Connected => vec![(json!({"connected": true}), "connected".to_owned())],
+            Update::Disconnected(wait) => vec![(
+                json!({"connected": false, "retry_s": wait.as_secs()}),
+                format!("disconnected; retrying in {} s", wait.as_secs()),
+            )],
+        };
+        for (value, text) in lines {
+            if json {
+                println!("{value}");
+            } else {
+                println!("{text}");
+            }
+        }
+        true
+    };
+    tokio::select! {
+        result = Box::pin(client.listen(print)) => result?,
+        _ = tokio::signal::ctrl_c() => {}
+    }
+    Ok(())
+}
+
 /// Logs in; on a new device of an account that has devices, asks to link it and waits.
 async fn login_or_link(
     server: &str,
@@ -381,6 +428,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
             );
         }
+        Command::Listen => listen(dir, cli.json).await?,
         Command::Sync
         | Command::Messages { .. }
         | Command::Timeline { .. }

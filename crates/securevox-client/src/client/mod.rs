@@ -24,11 +24,13 @@ mod account;
 mod files;
 mod groups;
 mod linking;
+mod listening;
 mod messaging;
 mod timeline;
 mod wire;
 
 pub use linking::{LinkRequest, PendingLink};
+pub use listening::Update;
 pub use timeline::TimelineEntry;
 
 /// The one ciphersuite SecureVox uses (0x0001).

@@ -95,7 +95,9 @@ pub fn fold(log: &[Message]) -> Vec<TimelineEntry> {
 }
 
 impl Client {
-    /// The conversation as it reads now (see [`fold`]).
+    /// The conversation as it reads now: text and file messages with the reactions, edits,
+    /// deletions and receipts that name them applied (an edit or deletion counts only from
+    /// the message's sender).
     pub fn timeline(&self, conversation_id: &str) -> Result<Vec<TimelineEntry>> {
         Ok(fold(&self.history(Some(conversation_id))?))
     }
