@@ -1,14 +1,14 @@
 # The two commands that matter (see README.md):
-#   make run   — the server on its embedded defaults (0.0.0.0:8080, SQLite under ./data)
+#   make run   — the web client built, then the server on its embedded defaults
+#                (0.0.0.0:8080, SQLite under ./data, the web client at /)
 #   make test  — every test; PostgreSQL variants run when SECUREVOX_TEST_DATABASE_URL is set
-.PHONY: run test lint ci web-deps
+.PHONY: run test lint ci web-deps web
 
-run:
+run: web
 	cargo run --release -- serve
 
-test: web-deps
+test: web
 	npm run --prefix web lint
-	npm run --prefix web typecheck
 	npm test --prefix web
 	cargo test --workspace --locked
 
@@ -20,6 +20,10 @@ lint: web-deps
 # The web client's packages (pinned in web/package-lock.json), installed once.
 web-deps:
 	@test -d web/node_modules || npm ci --prefix web --no-audit --no-fund
+
+# The web client, type-checked and bundled into web/dist (which the server embeds).
+web: web-deps
+	npm run --prefix web build
 
 ci:
 	bash .ci/run

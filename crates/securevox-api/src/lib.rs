@@ -25,6 +25,7 @@ pub mod runtime_settings;
 pub mod state;
 pub mod tokens;
 pub mod turn_server;
+pub mod webapp;
 
 use crate::error::ApiError;
 use axum::extract::DefaultBodyLimit;
@@ -122,7 +123,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/openapi.json", get(move || async move { Json((*openapi_json).clone()) }))
         .route("/api/docs", get(move || async move { (*docs_html).clone() }))
         .route_layer(from_fn_with_state(state.clone(), metrics::track))
-        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route") })
+        .fallback(webapp::serve)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
