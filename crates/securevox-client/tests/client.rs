@@ -126,15 +126,7 @@ async fn alice_and_bob_talk_share_files_and_survive_a_restart() {
 async fn key_packages_are_topped_up_and_errors_are_clear() {
     let server = TestServer::start().await;
     let dirs = tempfile::tempdir().unwrap();
-    let mut admin =
-        Client::register(&server.base, &dirs.path().join("admin"), "admin", PASSWORD, None)
-            .await
-            .unwrap();
-    let invite = server.invite(&admin.profile().access_token).await;
-    let mut bob =
-        Client::register(&server.base, &dirs.path().join("bob"), "bob", PASSWORD, Some(&invite))
-            .await
-            .unwrap();
+    let (mut admin, mut bob) = server.pair(dirs.path(), "admin", "bob").await;
     // Each group claims one of bob's KeyPackages; below 10 left, bob's sync uploads more.
     for n in 0..12 {
         admin.create_group(&format!("g{n}"), &["bob"]).await.unwrap();
@@ -159,15 +151,7 @@ async fn key_packages_are_topped_up_and_errors_are_clear() {
 async fn an_offline_device_catches_up_in_order_across_a_server_restart() {
     let mut server = TestServer::start().await;
     let dirs = tempfile::tempdir().unwrap();
-    let mut alice =
-        Client::register(&server.base, &dirs.path().join("alice"), "alice", PASSWORD, None)
-            .await
-            .unwrap();
-    let invite = server.invite(&alice.profile().access_token).await;
-    let mut bob =
-        Client::register(&server.base, &dirs.path().join("bob"), "bob", PASSWORD, Some(&invite))
-            .await
-            .unwrap();
+    let (mut alice, mut bob) = server.pair(dirs.path(), "alice", "bob").await;
     let id = alice.create_group("team", &["bob"]).await.unwrap();
     // Bob is offline: he has not even processed the Welcome. Alice writes, the server
     // restarts, alice writes more.

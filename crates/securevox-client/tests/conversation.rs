@@ -6,8 +6,8 @@
 
 mod common;
 
-use common::{TestServer, PASSWORD};
-use securevox_client::{Client, Content, ReceiptStatus, TimelineEntry};
+use common::TestServer;
+use securevox_client::{Content, ReceiptStatus, TimelineEntry};
 
 fn body(entry: &TimelineEntry) -> &str {
     match &entry.message.content {
@@ -20,15 +20,7 @@ fn body(entry: &TimelineEntry) -> &str {
 async fn reactions_edits_deletions_and_receipts_agree_on_both_sides() {
     let server = TestServer::start().await;
     let dirs = tempfile::tempdir().unwrap();
-    let mut alice =
-        Client::register(&server.base, &dirs.path().join("alice"), "alice", PASSWORD, None)
-            .await
-            .unwrap();
-    let invite = server.invite(&alice.profile().access_token).await;
-    let mut bob =
-        Client::register(&server.base, &dirs.path().join("bob"), "bob", PASSWORD, Some(&invite))
-            .await
-            .unwrap();
+    let (mut alice, mut bob) = server.pair(dirs.path(), "alice", "bob").await;
     let id = alice.create_group("team", &["bob"]).await.unwrap();
     bob.sync().await.unwrap();
 

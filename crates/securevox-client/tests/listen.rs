@@ -6,9 +6,9 @@
 
 mod common;
 
-use common::{texts, TestServer, PASSWORD};
+use common::{texts, TestServer};
 use securevox_client::live::Live;
-use securevox_client::{Client, Content, Update};
+use securevox_client::{Content, Update};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
@@ -39,15 +39,7 @@ fn synced_texts(update: &Update) -> Vec<String> {
 async fn a_listening_device_gets_messages_live_and_across_a_restart() {
     let mut server = TestServer::start().await;
     let dirs = tempfile::tempdir().unwrap();
-    let mut alice =
-        Client::register(&server.base, &dirs.path().join("alice"), "alice", PASSWORD, None)
-            .await
-            .unwrap();
-    let invite = server.invite(&alice.profile().access_token).await;
-    let mut bob =
-        Client::register(&server.base, &dirs.path().join("bob"), "bob", PASSWORD, Some(&invite))
-            .await
-            .unwrap();
+    let (mut alice, mut bob) = server.pair(dirs.path(), "alice", "bob").await;
 
     // Nobody speaks for a device that is not theirs.
     let refused =

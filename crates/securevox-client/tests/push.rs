@@ -13,8 +13,8 @@ mod common;
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use common::{texts, TestServer, PASSWORD};
-use securevox_client::{Client, Content};
+use common::{texts, TestServer};
+use securevox_client::Content;
 use serde_json::{json, Value};
 use std::io::BufRead as _;
 use std::path::PathBuf;
@@ -118,15 +118,7 @@ async fn connected_devices_get_their_items_pushed() {
     let Some(dir) = scripts_dir() else { return };
     let server = TestServer::start().await;
     let dirs = tempfile::tempdir().unwrap();
-    let mut alice =
-        Client::register(&server.base, &dirs.path().join("alice"), "alice", PASSWORD, None)
-            .await
-            .unwrap();
-    let invite = server.invite(&alice.profile().access_token).await;
-    let mut bob =
-        Client::register(&server.base, &dirs.path().join("bob"), "bob", PASSWORD, Some(&invite))
-            .await
-            .unwrap();
+    let (mut alice, mut bob) = server.pair(dirs.path(), "alice", "bob").await;
     let token = bob.profile().access_token.clone();
     let device = bob.device_id().unwrap().to_owned();
     let sockets = json!([

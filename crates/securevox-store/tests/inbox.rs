@@ -5,13 +5,15 @@
 #![allow(clippy::unwrap_used)]
 
 use securevox_store::{
-    AttachmentRecord, LinkError, LinkState, NewCommit, NewDevice, NewDeviceLink, NewWelcome,
+    AttachmentRecord, LinkError, LinkState, NewCommit, NewDevice, NewDeviceLink,
 };
 use std::collections::BTreeSet;
 
 #[macro_use]
 mod harness;
-use harness::chat::{application, commit, conversation, device, NOW};
+use harness::chat::{
+    application, commit, conversation, device, pair_in_a_group, welcome, Pair, NOW,
+};
 use harness::{race, user, TestDb};
 
 conformance!(
@@ -24,17 +26,7 @@ conformance!(
 
 async fn queued_items_name_their_predecessor(db: TestDb) {
     let store = &db.store;
-    let alice = user(store, "alice").await.id;
-    let bob = user(store, "bob").await.id;
-    let laptop = device(store, &alice).await;
-    let bob1 = device(store, &bob).await;
-    let conv = conversation(store, &alice, &laptop, &bob).await;
-    let added = [(bob1.clone(), bob.clone())];
-    let add = NewCommit {
-        welcome: Some(NewWelcome { data: b"welcome", devices: &added }),
-        ..commit(&conv, 0, &laptop, b"commit-1")
-    };
-    let delivered = store.accept_commit(&add).await.unwrap();
+    let Pair { bob, laptop, bob1, conv, delivered, .. } = pair_in_a_group(store, None).await;
     assert_eq!(delivered.queued.len(), 1);
     let welcome = &delivered.queued[0];
     assert!(welcome.welcome);
@@ -64,18 +56,7 @@ async fn queued_items_name_their_predecessor(db: TestDb) {
 
 async fn an_external_commit_adds_its_sender(db: TestDb) {
     let store = &db.store;
-    let alice = user(store, "alice").await.id;
-    let bob = user(store, "bob").await.id;
-    let laptop = device(store, &alice).await;
-    let bob1 = device(store, &bob).await;
-    let conv = conversation(store, &alice, &laptop, &bob).await;
-    let added = [(bob1.clone(), bob.clone())];
-    let add = NewCommit {
-        welcome: Some(NewWelcome { data: b"welcome", devices: &added }),
-        group_info: Some(b"info-1"),
-        ..commit(&conv, 0, &laptop, b"commit-1")
-    };
-    store.accept_commit(&add).await.unwrap();
+    let Pair { alice, laptop, bob1, conv, .. } = pair_in_a_group(store, Some(b"info-1")).await;
 
     // Alice's new phone joins by external Commit: everyone else gets the Commit, and the
     // phone is in the group from then on.
@@ -115,17 +96,7 @@ async fn an_external_commit_adds_its_sender(db: TestDb) {
 
 async fn the_last_member_leaving_takes_the_conversation(db: TestDb) {
     let store = &db.store;
-    let alice = user(store, "alice").await.id;
-    let bob = user(store, "bob").await.id;
-    let laptop = device(store, &alice).await;
-    let bob1 = device(store, &bob).await;
-    let conv = conversation(store, &alice, &laptop, &bob).await;
-    let added = [(bob1.clone(), bob.clone())];
-    let add = NewCommit {
-        welcome: Some(NewWelcome { data: b"welcome", devices: &added }),
-        ..commit(&conv, 0, &laptop, b"commit-1")
-    };
-    store.accept_commit(&add).await.unwrap();
+    let Pair { alice, bob, laptop, bob1, conv, .. } = pair_in_a_group(store, None).await;
     store.post_group_message(&application(&conv, 1, &laptop, b"m1")).await.unwrap();
     let attachment = AttachmentRecord {
         id: "a1".into(),
@@ -161,12 +132,7 @@ async fn a_syncing_device_misses_nothing_while_many_groups_write(db: TestDb) {
     for _ in 0..GROUPS {
         let laptop = device(&store, &alice).await;
         let conv = conversation(&store, &alice, &laptop, &bob).await;
-        let added = [(bob1.clone(), bob.clone())];
-        let add = NewCommit {
-            welcome: Some(NewWelcome { data: b"welcome", devices: &added }),
-            ..commit(&conv, 0, &laptop, b"commit")
-        };
-        store.accept_commit(&add).await.unwrap();
+        welcome(&store, &conv, &laptop, &[(bob1.clone(), bob.clone())], None).await;
         groups.push((conv, laptop));
     }
     let first = store.inbox(&bob1, 0, 100).await.unwrap();

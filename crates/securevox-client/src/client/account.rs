@@ -65,13 +65,7 @@ impl Client {
         let lock = store::lock(dir)?;
         let existing = Profile::load(dir).ok();
         let api = Api::new(server)?;
-        let body =
-            json!({ "username": username, "password": password, "device_name": DEVICE_NAME });
-        let auth: AuthResponse = api
-            .send(Method::POST, "/api/v1/auth/login", None, None, Body::Json(body))
-            .await?
-            .json()
-            .await?;
+        let auth = log_in_request(&api, username, password).await?;
         match existing {
             Some(mut profile) if profile.user_id == auth.user.id && profile.device_id.is_some() => {
                 server.trim_end_matches('/').clone_into(&mut profile.server);
@@ -164,4 +158,18 @@ impl Client {
         self.upload_key_packages(KEY_PACKAGE_BATCH, true).await?;
         Ok(())
     }
+}
+
+/// `POST /api/v1/auth/login` for this client's device.
+pub(super) async fn log_in_request(
+    api: &Api,
+    username: &str,
+    password: &str,
+) -> Result<AuthResponse> {
+    let body = json!({ "username": username, "password": password, "device_name": DEVICE_NAME });
+    Ok(api
+        .send(Method::POST, "/api/v1/auth/login", None, None, Body::Json(body))
+        .await?
+        .json()
+        .await?)
 }

@@ -9,6 +9,7 @@
 //! envelope, checks it holds the account's published identity key, and joins the user's
 //! conversations by external Commit ([`PendingLink::wait`]).
 
+use super::account::log_in_request;
 use super::wire::*;
 use super::*;
 use crate::safety;
@@ -89,13 +90,7 @@ impl Client {
             return Err(Error::other(format!("{} already holds a profile", dir.display())));
         }
         let api = Api::new(server)?;
-        let body =
-            json!({ "username": username, "password": password, "device_name": DEVICE_NAME });
-        let auth: AuthResponse = api
-            .send(Method::POST, "/api/v1/auth/login", None, None, Body::Json(body))
-            .await?
-            .json()
-            .await?;
+        let auth = log_in_request(&api, username, password).await?;
         let provider = Provider::default();
         let signer = SignatureKeyPair::new(CIPHERSUITE.signature_algorithm()).map_err(mls)?;
         signer.store(provider.storage()).map_err(mls)?;

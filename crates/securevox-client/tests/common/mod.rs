@@ -99,6 +99,31 @@ impl TestServer {
     pub async fn stop(mut self) {
         self.shut_down().await;
     }
+
+    /// Two users with a device each, profiles under `dir`: the first registered (the admin,
+    /// named `first`) and one it invited (`second`).
+    pub async fn pair(
+        &self,
+        dir: &std::path::Path,
+        first: &str,
+        second: &str,
+    ) -> (securevox_client::Client, securevox_client::Client) {
+        let a =
+            securevox_client::Client::register(&self.base, &dir.join(first), first, PASSWORD, None)
+                .await
+                .expect("register the first user");
+        let invite = self.invite(&a.profile().access_token).await;
+        let b = securevox_client::Client::register(
+            &self.base,
+            &dir.join(second),
+            second,
+            PASSWORD,
+            Some(&invite),
+        )
+        .await
+        .expect("register the second user");
+        (a, b)
+    }
 }
 
 /// The texts among `messages`, in order.
