@@ -1,0 +1,166 @@
+// The call signaling logic against a fake socket and fake peer connections: who offers, how
+// answers and early ICE candidates are applied, mute, leaving, and the end of the call.
+import { describe, expect, it } from "vitest";
+import { Call, rtcConfiguration, type PeerLike, type SignalingSocket } from "../../src/core/calls.js";
+
+class FakeSocket implements SignalingSocket {
+  sent: [string, unknown][] = [];
+  private handlers = new Map<string, ((payload: never) => void)[]>();
+  emit(event: string, ...args: unknown[]): void {
+    this.sent.push([event, args[0]]);
+  }
+  on(event: string, listener: (payload: never) => void): void {
+    this.handlers.set(event, [...(this.handlers.get(event) ?? []), listener]);
+  }
+  off(event: string, listener: (payload: never) => void): void {
+    this.handlers.set(event, (this.handlers.get(event) ?? []).filter((l) => l !== listener));
+  }
+  listeners(): number {
+    return [...this.handlers.values()].reduce((n, l) => n + l.length, 0);
+  }
+  /** Delivers a server event and lets its handlers run. */
+  async deliver(event: string, payload: unknown): Promise<void> {
+    for (const listener of this.handlers.get(event) ?? []) (listener as (p: unknown) => void)(payload);
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  events(name: string): unknown[] {
+    return this.sent.filter(([event]) => event === name).map(([, payload]) => payload);
+  }
+}
+
+class FakePeer implements PeerLike {
+  log: string[] = [];
+  closed = false;
+  connectionState = "new";
+  onicecandidate: PeerLike["onicecandidate"] = null;
+  ontrack: PeerLike["ontrack"] = null;
+  onconnectionstatechange: PeerLike["onconnectionstatechange"] = null;
+  constructor(readonly config: RTCConfiguration) {}
+  addTrack(): void {
+    this.log.push("track");
+  }
+  getSenders(): [] {
+    return [];
+  }
+  createOffer(): Promise<RTCSessionDescriptionInit> {
+    return Promise.resolve({ type: "offer", sdp: "v=0 offer" });
+  }
+  createAnswer(): Promise<RTCSessionDescriptionInit> {
+    return Promise.resolve({ type: "answer", sdp: "v=0 answer" });
+  }
+  setLocalDescription(d: RTCSessionDescriptionInit): Promise<void> {
+    this.log.push(`local ${d.type}`);
+    return Promise.resolve();
+  }
+  setRemoteDescription(d: RTCSessionDescriptionInit): Promise<void> {
+    this.log.push(`remote ${d.type}`);
+    return Promise.resolve();
+  }
+  addIceCandidate(c: RTCIceCandidateInit | null): Promise<void> {
+    this.log.push(`candidate ${c === null ? "end" : (c.candidate ?? "")}`);
+    return Promise.resolve();
+  }
+  close(): void {
+    this.closed = true;
+  }
+  connect(): void {
+    this.connectionState = "connected";
+    this.onconnectionstatechange?.();
+  }
+}
+
+function setUp(userId: string) {
+  const socket = new FakeSocket();
+  const peers: FakePeer[] = [];
+  const call = new Call({
+    sessionId: "s1",
+    userId,
+    media: "audio",
+    socket,
+    localStream: undefined,
+    createPeer: (config) => {
+      const peer = new FakePeer(config);
+      peers.push(peer);
+      return peer;
+    },
+    rtcConfig: rtcConfiguration({ ice_servers: [{ urls: ["turn:x"], username: "u", credential: "p" }] }, true),
+  });
+  return { socket, peers, call };
+}
+
+describe("calls", () => {
+  it("the newcomer offers to everyone already in the call", async () => {
+    const { socket, peers, call } = setUp("carol");
+    call.accept();
+    expect(socket.events("call_accept")).toEqual([{ sessionId: "s1" }]);
+    await socket.deliver("call_joined", {
+      sessionId: "s1",
+      participants: [{ userId: "alice" }, { userId: "bob", audioMuted: true }, { userId: "carol" }],
+    });
+    expect(peers).toHaveLength(2);
+    expect(peers[0]?.config.iceTransportPolicy).toBe("relay");
+    expect(socket.events("offer").map((o) => (o as { targetUserId: string }).targetUserId)).toEqual(["alice", "bob"]);
+    expect(call.participants.get("bob")?.audioMuted).toBe(true);
+
+    // Alice answers; a candidate that came first waits for the answer.
+    await socket.deliver("ice_candidate", { sessionId: "s1", fromUserId: "alice", candidate: "candidate:1 1 udp" });
+    expect(peers[0]?.log).not.toContain("candidate candidate:1 1 udp");
+    await socket.deliver("answer", { sessionId: "s1", fromUserId: "alice", sdp: { type: "answer", sdp: "v=0" } });
+    expect(peers[0]?.log).toEqual(["local offer", "remote answer", "candidate candidate:1 1 udp"]);
+    await socket.deliver("ice_candidate", { sessionId: "s1", fromUserId: "alice", candidate: null });
+    expect(peers[0]?.log.at(-1)).toBe("candidate end");
+
+    // Media flows: the server hears it once; the duration counts from then.
+    peers[0]?.connect();
+    peers[1]?.connect();
+    expect(socket.events("call_connected")).toHaveLength(1);
+    expect(call.connectedAt).toBeDefined();
+  });
+
+  it("answers an offer, relays its own candidates, and follows mutes and departures", async () => {
+    const { socket, peers, call } = setUp("alice");
+    call.join();
+    await socket.deliver("call_joined", { sessionId: "s1", participants: [{ userId: "alice" }] });
+    expect(socket.events("offer")).toHaveLength(0);
+    await socket.deliver("participant_joined", { sessionId: "s1", userId: "bob" });
+    await socket.deliver("offer", { sessionId: "s1", fromUserId: "bob", sdp: "v=0 bob" });
+    expect(peers[0]?.log).toEqual(["remote offer", "local answer"]);
+    expect(socket.events("answer")).toEqual([{ sessionId: "s1", targetUserId: "bob", sdp: { type: "answer", sdp: "v=0 answer" } }]);
+    peers[0]?.onicecandidate?.({ candidate: { toJSON: () => ({ candidate: "c", sdpMid: "0", sdpMLineIndex: 0 }) } });
+    expect(socket.events("ice_candidate")).toEqual([
+      { sessionId: "s1", targetUserId: "bob", candidate: { candidate: "c", sdpMid: "0", sdpMLineIndex: 0 } },
+    ]);
+
+    // Events of another call are not ours.
+    await socket.deliver("mute_audio", { sessionId: "other", userId: "bob", muted: true });
+    expect(call.participants.get("bob")?.audioMuted).toBe(false);
+    await socket.deliver("mute_audio", { sessionId: "s1", userId: "bob", muted: true });
+    expect(call.participants.get("bob")?.audioMuted).toBe(true);
+    call.setMuted("video", true);
+    expect(socket.events("mute_video")).toEqual([{ muted: true }]);
+
+    await socket.deliver("participant_left", { sessionId: "s1", userId: "bob", reason: "left" });
+    expect(peers[0]?.closed).toBe(true);
+    expect(call.participants.size).toBe(0);
+
+    await socket.deliver("call_ended", { sessionId: "s1", reason: "completed" });
+    expect(call.ended).toBe("completed");
+    expect(socket.listeners()).toBe(0);
+  });
+
+  it("an answer nobody asked for is an error, not a crash", async () => {
+    const { socket, call } = setUp("alice");
+    await socket.deliver("answer", { sessionId: "s1", fromUserId: "mallory", sdp: "v=0" });
+    expect(call.errors).toHaveLength(1);
+    expect(call.errors[0]).toContain("mallory");
+  });
+
+  it("hanging up leaves the call once and stops listening", () => {
+    const { socket, call } = setUp("alice");
+    call.hangUp();
+    call.hangUp();
+    expect(socket.events("leave_call")).toHaveLength(1);
+    expect(call.ended).toBe("left");
+    expect(socket.listeners()).toBe(0);
+  });
+});
