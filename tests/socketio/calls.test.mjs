@@ -195,6 +195,28 @@ test('starting calls: bad invitees are refused', async () => {
   ca.close();
 });
 
+test('an answer sent the moment the offer arrives moves the call on at once', async () => {
+  // The offer and answer are relayed outside the call's owner task; its state must still
+  // follow them in order, so a `call_connected` right behind the answer is accepted.
+  const a = await newUser('caller');
+  const b = await newUser('callee');
+  const ca = await connect(a.token);
+  const cb = await connect(b.token);
+  for (let round = 0; round < 10; round++) {
+    const sessionId = await startCall(a, [b]);
+    assert.equal((await ca.ack('join_call', { sessionId })).ok, true);
+    assert.equal((await cb.ack('join_call', { sessionId })).ok, true);
+    ca.emit('offer', { sessionId, targetUserId: b.id, sdp: SDP_OFFER });
+    await cb.next('offer');
+    cb.emit('answer', { sessionId, targetUserId: a.id, sdp: SDP_ANSWER });
+    assert.equal((await cb.ack('call_connected', { sessionId })).state, 'connected', `round ${round}`);
+    assert.equal((await cb.ack('leave_call')).left, true);
+    await ca.next('call_ended'); // a 1:1 call ends when either side leaves: capacity is free again
+  }
+  ca.close();
+  cb.close();
+});
+
 test('state machine refusals: connected before an answer, events on ended calls', async () => {
   const { a, b, ca, cb, sessionId } = await callInProgress();
   assert.equal(errorCode(await ca.ack('call_connected', { sessionId })), 'invalid_state');

@@ -43,6 +43,8 @@ async fn socketio_client_scenarios(backend: Backend) {
         c.realtime.auth_timeout_s = 1;
         c.calls.ring_timeout_s = 2;
         c.calls.rejoin_grace_s = 2;
+        // Every scenario registers users of its own: more than the free profile's 50.
+        c.limits.max_registered_users = 500;
     })
     .await;
     let admin = server.admin().await;

@@ -156,9 +156,13 @@ impl Room {
                 let _ = reply.send(self.connected(&user).await);
             }
             Command::Signalled(kind) => {
+                // An answer also moves a call still `pending` (its offer was relayed outside
+                // the room, e.g. before a rejoin); commands come in the order relays happened.
                 let next = match (kind, self.handle.state()) {
                     (SignalKind::Offer, CallState::Pending) => CallState::Offered,
-                    (SignalKind::Answer, CallState::Offered) => CallState::Answered,
+                    (SignalKind::Answer, CallState::Pending | CallState::Offered) => {
+                        CallState::Answered
+                    }
                     _ => return,
                 };
                 self.move_to(next).await;

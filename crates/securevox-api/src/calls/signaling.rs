@@ -161,6 +161,15 @@ pub fn relay(
         if !roster.iter().any(|p| p.socket.id == socket.id && &*p.user_id == user_id) {
             return Err(not_a_participant());
         }
+        // Offers and answers move the call on (`pending → offered → answered`). The room
+        // decides on its own state, not on this snapshot, which may lag behind its queue (an
+        // answer can come before the room has taken in the offer); and it hears of it before
+        // the target does, so a `call_connected` that the relay leads to comes after.
+        let moves = relay.kind != SignalKind::IceCandidate
+            && !matches!(call_state, CallState::Answered | CallState::Connected);
+        if moves {
+            let _ = call.send(Command::Signalled(relay.kind));
+        }
         let target =
             roster.iter().find(|p| *p.user_id == *relay.target_user_id).ok_or_else(|| {
                 ApiError::new(
@@ -193,13 +202,6 @@ pub fn relay(
         SignalKind::Answer => metrics.relayed_answer.inc(),
         SignalKind::IceCandidate => metrics.relayed_ice.inc(),
     };
-    let moves = matches!(
-        (relay.kind, call_state),
-        (SignalKind::Offer, CallState::Pending) | (SignalKind::Answer, CallState::Offered)
-    );
-    if moves {
-        let _ = call.send(Command::Signalled(relay.kind));
-    }
     Ok(())
 }
 
