@@ -32,6 +32,20 @@ export function tokensOf(auth: AuthResponse): Tokens {
   return { accessToken: auth.access_token, refreshToken: auth.refresh_token, sessionId: auth.session_id };
 }
 
+/** Longest `retry_after_s` of a 429 that `Api.request` waits out before trying once more. */
+export const MAX_RETRY_AFTER_S = 5;
+
+/** The seconds a 429 answer asks to wait, if it is short enough to wait here. */
+async function retryAfter(response: Response): Promise<number | undefined> {
+  try {
+    const body = (await response.clone().json()) as { error?: { details?: { retry_after_s?: unknown } } };
+    const seconds = body.error?.details?.retry_after_s;
+    return typeof seconds === "number" && seconds >= 0 && seconds <= MAX_RETRY_AFTER_S ? seconds : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class Api {
   readonly base: string;
   tokens: Tokens | undefined;
@@ -53,7 +67,14 @@ export class Api {
   /** A request; a non-2xx answer throws `ApiError`. Refreshes the tokens once on 401. */
   async request(method: string, path: string, options: RequestOptions = {}): Promise<Response> {
     const auth = options.auth ?? true;
-    const first = await this.send(method, path, options, auth);
+    let first = await this.send(method, path, options, auth);
+    // Rate limited for a moment (e.g. a burst of pushed items to acknowledge): wait as the
+    // server says, once, rather than fail a step of a sync halfway.
+    const wait = first.status === 429 ? await retryAfter(first) : undefined;
+    if (wait !== undefined) {
+      await new Promise((resolve) => setTimeout(resolve, wait * 1000));
+      first = await this.send(method, path, options, auth);
+    }
     if (first.status === 401 && auth && this.tokens !== undefined) {
       await this.refresh();
       return this.check(await this.send(method, path, options, auth));

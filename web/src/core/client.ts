@@ -14,7 +14,7 @@ import * as inbox from "./inbox.js";
 import * as keys from "./keys.js";
 import * as messaging from "./messaging.js";
 import type { Profile, Storage } from "./storage.js";
-import type { AuthResponse, DeviceView, InboxEvent, UserKeys, UserView } from "./wire.js";
+import type { AuthResponse, DeviceView, EphemeralEvent, InboxEvent, UserKeys, UserView } from "./wire.js";
 
 /** The name this client gives its devices unless told otherwise. */
 export const DEVICE_NAME = "SecureVox web";
@@ -199,6 +199,11 @@ export class Client implements Core {
     return this.exclusive(() => groups.createGroup(this, name, usernames));
   }
 
+  /** A 1:1 (`direct`) conversation with `username`; returns its id. */
+  createDirect(username: string): Promise<string> {
+    return this.exclusive(() => groups.createGroup(this, "", [username], "direct"));
+  }
+
   addToGroup(conversationId: string, username: string): Promise<UserView> {
     return this.exclusive(() => groups.addToGroup(this, conversationId, username));
   }
@@ -241,6 +246,21 @@ export class Client implements Core {
   /** Applies an `inbox` event pushed over Socket.IO (see realtime.ts). */
   receivePushed(event: InboxEvent): Promise<inbox.SyncReport> {
     return this.exclusive(() => inbox.receivePushed(this, event));
+  }
+
+  /** Sends a typing indicator (or other unstored content) to the group's connected devices. */
+  sendEphemeral(conversationId: string, content: KnownContent): Promise<void> {
+    return this.exclusive(() => messaging.sendEphemeral(this, conversationId, content));
+  }
+
+  /** Decrypts an `ephemeral` event pushed over Socket.IO (see realtime.ts). */
+  receiveEphemeral(event: EphemeralEvent): Promise<Message | undefined> {
+    return this.exclusive(() => inbox.receiveEphemeral(this, event));
+  }
+
+  /** Ends this session on the server (its tokens stop working); the device's state stays. */
+  async logout(): Promise<void> {
+    await this.api.request("POST", "/api/v1/auth/logout");
   }
 
   history(conversationId?: string): Promise<Message[]> {

@@ -89,13 +89,19 @@ export async function claimKeyPackages(core: Core, userIds: string[]): Promise<K
 
 // ----- changes ------------------------------------------------------------------------------------
 
-/** Creates a group conversation named `name` with the users `usernames`; returns its id. */
-export async function createGroup(core: Core, name: string, usernames: string[]): Promise<string> {
+/** Creates a conversation (`group` by default; `direct` for one other user) named `name`
+ *  with the users `usernames`; returns its id. */
+export async function createGroup(
+  core: Core,
+  name: string,
+  usernames: string[],
+  kind: "group" | "direct" = "group",
+): Promise<string> {
   const userIds: string[] = [];
   for (const username of usernames) userIds.push((await findUser(core, username)).id);
   const conversation = await core.api.json<IdView>("POST", "/api/v1/conversations", {
     device: deviceIdOf(core),
-    body: { json: { kind: "group", name, members: userIds } },
+    body: { json: { kind, name: name === "" ? null : name, members: userIds } },
   });
   const id = conversation.id;
   const cs = await ciphersuite();

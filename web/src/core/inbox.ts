@@ -21,7 +21,7 @@ import { toHex } from "./encoding.js";
 import { clientError, mlsError } from "./errors.js";
 import { isVouched, signerOf, topUpKeyPackages, verifiedDevices, type VerifiedDevices } from "./keys.js";
 import { ciphersuite, clientConfig, decodeMessage, leafIdentity, members, readStoredKeyPackage } from "./mls.js";
-import type { InboxEvent, InboxItem, InboxPage } from "./wire.js";
+import type { EphemeralEvent, InboxEvent, InboxItem, InboxPage } from "./wire.js";
 
 /** What a sync (or a pushed item) did. */
 export interface SyncReport {
@@ -84,6 +84,34 @@ export async function receivePushed(core: Core, event: InboxEvent): Promise<Sync
   await advanceCursor(core, item.id);
   await checkChanged(core, changed, report);
   return report;
+}
+
+/** Decrypts an `ephemeral` event (a typing indicator): an application message only, never
+ *  stored; undefined for anything else or anything that does not decrypt (a device behind an
+ *  epoch misses it, which is harmless). The group's ratchet moves on, so the state is saved. */
+export async function receiveEphemeral(core: Core, event: EphemeralEvent): Promise<Message | undefined> {
+  if (event.senderDevice === core.profile.deviceId) return undefined;
+  let message;
+  try {
+    message = decodeMessage(event.message, "an ephemeral message");
+  } catch {
+    return undefined;
+  }
+  if (message.wireformat !== "mls_private_message" || message.privateMessage.contentType !== "application") return undefined;
+  const item: InboxItem = {
+    id: 0,
+    conversation_id: event.conversationId,
+    kind: "message",
+    sender_device: event.senderDevice,
+    data: event.message,
+    created_at: new Date().toISOString(),
+  };
+  try {
+    const handled = await handle(core, item);
+    return handled.kind === "message" ? { ...handled.message, seq: undefined } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Moves the cursor to `to` (if it is ahead), saves it, and acknowledges up to it. */

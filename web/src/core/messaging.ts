@@ -56,6 +56,26 @@ export async function sendContent(core: Core, id: string, content: KnownContent)
   }
 }
 
+/** Sends `content` (a typing indicator) as an ephemeral message: relayed to the group's
+ *  connected devices, never stored, not retried. */
+export async function sendEphemeral(core: Core, id: string, content: KnownContent): Promise<void> {
+  const cs = await ciphersuite();
+  const state = await loadGroup(core, id);
+  let made;
+  try {
+    made = await createApplicationMessage(state, encodeContent(content), cs);
+  } catch (e) {
+    throw mlsError("cannot encrypt the message", e);
+  }
+  await saveGroup(core, id, made.newState);
+  made.consumed.forEach(zeroOutUint8Array);
+  const message = encodeMessage({ version: "mls10", wireformat: "mls_private_message", privateMessage: made.privateMessage });
+  await core.api.request("POST", `/api/v1/conversations/${encodeURIComponent(id)}/ephemeral`, {
+    device: deviceIdOf(core),
+    body: { json: { message } },
+  });
+}
+
 /** The local history (everything this device sent or received), oldest first. */
 export function history(core: Core, id?: string): Promise<Message[]> {
   return core.storage.messages(id);

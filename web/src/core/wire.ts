@@ -56,6 +56,15 @@ export interface ConversationView {
   /** The MLS group id (the UTF-8 bytes of `id`), base64. */
   group_id?: string;
   epoch?: number;
+  members?: { user_id: string; role: string }[];
+  updated_at?: string;
+}
+
+/** `GET /api/v1/contacts`. */
+export interface ContactView {
+  user: UserView;
+  state: "contact" | "blocked";
+  since: string;
 }
 
 /** A Commit or message the server accepted. */
@@ -91,6 +100,14 @@ export interface InboxEvent {
   conversationId: string;
   seq?: number;
   item?: InboxItem;
+}
+
+/** The Socket.IO `ephemeral` event: an unstored application message (typing). */
+export interface EphemeralEvent {
+  conversationId: string;
+  senderDevice: string;
+  /** The MLSMessage, base64. */
+  message: string;
 }
 
 export interface AttachmentView {

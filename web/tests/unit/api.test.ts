@@ -72,4 +72,15 @@ describe("the HTTP layer", () => {
     await expect(api.request("GET", "/health", { auth: false })).rejects.toMatchObject({ code: "network_error" });
     expect(() => new Api("ftp://server.test")).toThrow(/http/);
   });
+
+  it("waits out a short rate limit once, and reports a long one", async () => {
+    const limited = (seconds: number) =>
+      json(429, { error: { code: "rate_limited", message: "too many requests", details: { retry_after_s: seconds } } });
+    const server = fakeServer([limited(0), json(200, { ok: true }), limited(60)]);
+    const api = new Api("http://server.test", { accessToken: "a", refreshToken: "r", sessionId: "s" }, { fetch: server.fetch });
+    await expect(api.json("GET", "/api/v1/contacts")).resolves.toEqual({ ok: true });
+    expect(server.calls).toHaveLength(2);
+    await expect(api.request("GET", "/api/v1/contacts")).rejects.toMatchObject({ status: 429, code: "rate_limited" });
+    expect(server.calls).toHaveLength(3);
+  });
 });

@@ -1,0 +1,122 @@
+//! The web app served at `/`, used by two people in two headless Chromium pages
+//! (`tests/browser/chat.mjs`): register (the second with the first's invite), add each other,
+//! chat end-to-end encrypted both ways live, reload with the history kept, compare safety
+//! numbers, log out and in again; a third joins and the first starts a group of three.
+//! Screenshots go to `target/browser-artifacts/chat-*.png`.
+//!
+//! Needs Chromium, Node, `npm ci --prefix tests/browser` and the built app (`npm ci --prefix
+//! web && npm run --prefix web build`, which `make test` does). Without them the test says it
+//! did not run and passes, unless `SECUREVOX_TEST_REQUIRE_BROWSER=1` (set by CI): then it
+//! fails.
+
+#![allow(clippy::unwrap_used)] // test code: a panic is the failure report
+
+mod common;
+
+use common::{run_node, Backend, TestServer, PASSWORD};
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Bound on the whole browser run (the script bounds itself at 120 s).
+const TIMEOUT_S: u32 = 180;
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn chromium() -> String {
+    std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+/// Why the browser test cannot run here, if it cannot.
+fn missing_tool() -> Option<&'static str> {
+    if !Path::new(&chromium()).exists() {
+        return Some("chromium is not installed (apt-get install chromium)");
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        return Some("node is not installed");
+    }
+    if !workspace().join("tests/browser/node_modules/playwright-core").is_dir() {
+        return Some("tests/browser/node_modules is missing (npm ci --prefix tests/browser)");
+    }
+    let index =
+        std::fs::read_to_string(workspace().join("web/dist/index.html")).unwrap_or_default();
+    if !index.contains("<div id=\"app\">") {
+        return Some(
+            "the web app is not built (npm ci --prefix web && npm run --prefix web build)",
+        );
+    }
+    None
+}
+
+/// Whether the browser test can run; a reason to skip it otherwise (a failure under CI).
+fn can_run() -> bool {
+    let Some(reason) = missing_tool() else { return true };
+    assert!(
+        std::env::var("SECUREVOX_TEST_REQUIRE_BROWSER").as_deref() != Ok("1"),
+        "SECUREVOX_TEST_REQUIRE_BROWSER=1 but {reason}"
+    );
+    eprintln!("web app browser test not run: {reason}");
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_chat_in_the_web_app() {
+    if !can_run() {
+        return;
+    }
+    // The default invite-only registration: the first account needs no invite, the second
+    // registers from the invite link the first (an admin) made.
+    let server = TestServer::start(Backend::Sqlite).await;
+    let dir = workspace().join("tests/browser");
+    let script = dir.join("chat.mjs").display().to_string();
+    let started = std::time::Instant::now();
+    let out =
+        run_node(dir, vec![script, server.base.clone()], vec![("CHROMIUM", chromium())], TIMEOUT_S)
+            .await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}{stdout}browser run took {:.1} s", started.elapsed().as_secs_f64());
+    assert!(
+        out.status.success(),
+        "chat.mjs failed ({}; 124 = timed out after {TIMEOUT_S} s):\n{stderr}{stdout}",
+        out.status
+    );
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no JSON summary line ({e}) in:\n{stdout}"));
+    assert_eq!(summary["ok"], true, "{summary}");
+
+    // What the server holds: the direct conversation of two and the group of three, with
+    // messages it cannot read.
+    let (status, login) = server.login("alice", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let token = login["access_token"].as_str().unwrap();
+    let (status, conversations) = server.get("/api/v1/conversations", Some(token)).await;
+    assert_eq!(status, StatusCode::OK, "{conversations}");
+    let conversations = conversations.as_array().unwrap();
+    assert_eq!(conversations.len(), 2, "{conversations:?}");
+    let kind = |k: &str| conversations.iter().find(|c| c["kind"] == k).unwrap().clone();
+    let (direct, group) = (kind("direct"), kind("group"));
+    assert_eq!(direct["members"].as_array().unwrap().len(), 2, "{direct}");
+    assert!(direct["next_seq"].as_i64().unwrap() > 5, "{direct}");
+    assert_eq!(group["members"].as_array().unwrap().len(), 3, "{group}");
+    assert_eq!(group["name"], "Team", "{group}");
+    // The SQLite database with its write-ahead log.
+    let mut db = Vec::new();
+    for file in std::fs::read_dir(server.dir.path()).unwrap() {
+        let path = file.unwrap().path();
+        if path.file_name().unwrap().to_string_lossy().starts_with("securevox.db") {
+            db.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(!db.is_empty(), "no SQLite database in {}", server.dir.path().display());
+    for plaintext in ["Hello Bob", "Still there after your reload", "Welcome back", "Hi team"] {
+        assert!(
+            !db.windows(plaintext.len()).any(|w| w == plaintext.as_bytes()),
+            "{plaintext:?} in the server's database"
+        );
+    }
+    server.stop().await;
+}

@@ -1,0 +1,315 @@
+// Two people use the web app (served at `/`) in two headless Chromium pages: they register
+// (the first is admin and invites the second), add each other as contacts, chat end-to-end
+// encrypted both ways live (typing, read receipts, a reaction, an edit, a deletion), reload and
+// keep their history, catch up after being away, see the offline state, compare safety
+// numbers, log out and back in; a third person joins, the first starts a group of three, and
+// the third is logged out when her session is revoked. Usage:
+//   node tests/browser/chat.mjs http://127.0.0.1:PORT      (or SECUREVOX_URL=...)
+// The URL is where the app is served (the server itself, or `npx vite` proxying to it). The
+// server must be empty (the first user becomes admin). Env: CHROMIUM (default
+// /usr/bin/chromium), SECUREVOX_ARTIFACTS (screenshots; default target/browser-artifacts).
+// Prints one JSON summary line; exit 0 = passed.
+import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const base = (process.argv[2] ?? process.env.SECUREVOX_URL ?? '').replace(/\/$/, '');
+const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const artifacts = process.env.SECUREVOX_ARTIFACTS ?? join(here, '../../target/browser-artifacts');
+const TOTAL_MS = 120_000;
+const STEP_MS = 20_000;
+const PASSWORD = 'correct horse battery';
+
+if (!base.startsWith('http')) {
+  console.error('usage: node chat.mjs <app base URL, e.g. http://127.0.0.1:8080>');
+  process.exit(2);
+}
+
+const started = Date.now();
+const step = (what) => console.error(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${what}`);
+const timings = {};
+let browser;
+const pages = {};
+const consoleErrors = [];
+
+const watchdog = setTimeout(async () => {
+  console.error(`FAIL: not done within ${TOTAL_MS / 1000} s`);
+  await shoot('timeout').catch(() => {});
+  process.exit(1);
+}, TOTAL_MS);
+
+function check(condition, message) {
+  if (!condition) throw new Error(message);
+}
+
+async function shoot(name) {
+  mkdirSync(artifacts, { recursive: true });
+  for (const [who, page] of Object.entries(pages)) {
+    if (name === 'timeout' || name === 'failure') await page.screenshot({ path: join(artifacts, `chat-${name}-${who}.png`) }).catch(() => {});
+  }
+}
+
+async function screenshot(page, name) {
+  mkdirSync(artifacts, { recursive: true });
+  await page.screenshot({ path: join(artifacts, `chat-${name}.png`) });
+}
+
+async function openPage(who) {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(STEP_MS);
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(`${who}: ${m.text()}`);
+  });
+  page.on('pageerror', (e) => consoleErrors.push(`${who}: page error: ${e.message}`));
+  // Deleting a message asks for confirmation.
+  page.on('dialog', (d) => void d.accept());
+  pages[who] = page;
+  return page;
+}
+
+async function register(page, username, invite) {
+  await page.goto(invite === undefined ? `${base}/` : `${base}/register?invite=${encodeURIComponent(invite)}`);
+  if (invite === undefined) await page.getByRole('tab', { name: 'Register' }).click();
+  else check((await page.getByLabel(/Invite code/).inputValue()) === invite, 'the invite link fills in the code');
+  await page.getByLabel('Username').fill(username);
+  await page.getByLabel('Password').fill(PASSWORD);
+  await page.getByRole('button', { name: 'Create account' }).click();
+  await page.locator(`.me[data-username="${username}"]`).waitFor();
+  await page.getByText('● live').waitFor();
+}
+
+async function api(method, path, token, body) {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const json = await response.json().catch(() => null);
+  check(response.ok, `${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function addContact(page, username) {
+  await page.getByRole('button', { name: 'Contacts', exact: true }).click();
+  await page.getByLabel('Find users by username').fill(username);
+  await page.getByRole('button', { name: 'Search' }).click();
+  await page.getByRole('button', { name: `Add ${username} to contacts` }).click();
+  await page.locator(`li.contact[data-username="${username}"]`).waitFor();
+}
+
+async function messageIn(page, side, text) {
+  await page.locator(`li.message.${side} .bubble`, { hasText: text }).waitFor();
+}
+
+async function safetyNumber(page, username) {
+  await page.getByRole('button', { name: 'Contacts', exact: true }).click();
+  await page.getByRole('button', { name: `Safety number with ${username}` }).click();
+  const dialog = page.getByRole('dialog', { name: `Safety number with ${username}` });
+  const digits = (await dialog.locator('.digits').textContent()).trim();
+  return { dialog, digits };
+}
+
+async function sendText(page, text) {
+  await page.getByLabel('Message', { exact: true }).fill(text);
+  await page.getByLabel('Message', { exact: true }).press('Enter');
+  await messageIn(page, 'mine', text);
+}
+
+try {
+  browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--headless=new'] });
+  const alice = await openPage('alice');
+  const bob = await openPage('bob');
+
+  step('alice registers (the first account: admin, no invite)');
+  await alice.goto(`${base}/`);
+  await alice.getByRole('button', { name: 'Log in' }).first().waitFor();
+  await screenshot(alice, 'login');
+  let t = Date.now();
+  await register(alice, 'alice');
+  timings.registerMs = Date.now() - t;
+
+  step('alice invites bob (API), bob registers from the invite link');
+  const session = await api('POST', '/api/v1/auth/login', undefined, { username: 'alice', password: PASSWORD, device_name: 'chat.mjs' });
+  const invite = await api('POST', '/api/v1/admin/invites', session.access_token, {});
+  await register(bob, 'bob', invite.code);
+
+  step('they add each other as contacts');
+  await addContact(alice, 'bob');
+  await addContact(bob, 'alice');
+  await screenshot(alice, 'contacts');
+
+  step('alice starts a 1:1 conversation with bob and writes');
+  await alice.getByRole('button', { name: 'Chats', exact: true }).click();
+  await alice.getByRole('button', { name: 'New chat' }).click();
+  await alice.getByRole('checkbox', { name: 'bob' }).check();
+  await alice.getByRole('button', { name: 'Start chat' }).click();
+  await alice.getByRole('region', { name: 'Conversation bob' }).waitFor();
+  t = Date.now();
+  await sendText(alice, 'Hello Bob, this is encrypted');
+
+  step('bob gets the conversation and the message live, unread first');
+  await bob.getByRole('button', { name: 'Chats', exact: true }).click();
+  const conversation = bob.locator('button.conversation', { hasText: 'alice' });
+  await conversation.locator('.badge', { hasText: '1' }).waitFor();
+  timings.firstMessageMs = Date.now() - t;
+  await conversation.click();
+  await messageIn(bob, 'theirs', 'Hello Bob, this is encrypted');
+  await bob.locator('.badge').waitFor({ state: 'detached' });
+
+  step('alice sees that bob read it');
+  await alice.locator('li.message.mine .status[data-status="read"]').waitFor();
+
+  step('bob types (alice sees it), then answers');
+  await bob.getByLabel('Message', { exact: true }).pressSequentially('Hi Al');
+  await alice.getByText('bob is typing…').waitFor();
+  await bob.getByLabel('Message', { exact: true }).pressSequentially('ice!');
+  t = Date.now();
+  await bob.getByLabel('Message', { exact: true }).press('Enter');
+  await messageIn(bob, 'mine', 'Hi Alice!');
+  await messageIn(alice, 'theirs', 'Hi Alice!');
+  timings.replyMs = Date.now() - t;
+  await alice.getByText('bob is typing…').waitFor({ state: 'detached' });
+
+  step('alice reacts to bob’s message and edits her own');
+  await alice.locator('li.message.theirs', { hasText: 'Hi Alice!' }).getByRole('button', { name: 'React 👍' }).click();
+  await bob.locator('li.message.mine', { hasText: 'Hi Alice!' }).getByRole('button', { name: /^👍 by alice/ }).waitFor();
+  const mine = alice.locator('li.message.mine', { hasText: 'Hello Bob' });
+  await mine.getByRole('button', { name: 'Edit' }).click();
+  await alice.getByLabel('Edit message').fill('Hello Bob, this is end-to-end encrypted');
+  await alice.getByLabel('Edit message').press('Enter');
+  await bob.locator('li.message.theirs', { hasText: 'this is end-to-end encrypted' }).getByText('edited').waitFor();
+
+  step('bob sends a message and deletes it');
+  await sendText(bob, 'oops, wrong chat');
+  await messageIn(alice, 'theirs', 'oops, wrong chat');
+  await bob.locator('li.message.mine', { hasText: 'oops, wrong chat' }).getByRole('button', { name: 'Delete' }).click();
+  await alice.locator('li.message.theirs', { hasText: 'message deleted' }).waitFor();
+  await alice.locator('li.message.theirs', { hasText: 'oops, wrong chat' }).waitFor({ state: 'detached' });
+  await screenshot(alice, 'conversation-alice');
+  await screenshot(bob, 'conversation-bob');
+
+  step('alice reloads: still logged in, history kept, live again');
+  await alice.reload();
+  await alice.locator('.me[data-username="alice"]').waitFor();
+  await alice.getByText('● live').waitFor();
+  await alice.locator('button.conversation', { hasText: 'bob' }).click();
+  await messageIn(alice, 'mine', 'Hello Bob, this is end-to-end encrypted');
+  await messageIn(alice, 'theirs', 'Hi Alice!');
+  await alice.locator('li.message.theirs', { hasText: 'message deleted' }).waitFor();
+  await sendText(bob, 'Still there after your reload?');
+  await messageIn(alice, 'theirs', 'Still there after your reload?');
+  await sendText(alice, 'Yes!');
+  await messageIn(bob, 'theirs', 'Yes!');
+
+  step('alice is away: what bob sends meanwhile is there when she comes back');
+  await alice.goto('about:blank');
+  await sendText(bob, 'While you were away');
+  await alice.goto(`${base}/`);
+  await alice.locator('button.conversation', { hasText: 'bob' }).click();
+  await messageIn(alice, 'theirs', 'While you were away');
+
+  step('offline and back: the header says so');
+  const beforeOffline = consoleErrors.length;
+  await alice.context().setOffline(true);
+  await alice.getByRole('status').getByText('offline').waitFor();
+  await screenshot(alice, 'offline');
+  await alice.context().setOffline(false);
+  await alice.getByText('● live').waitFor();
+  // Chromium logs the requests the network refused meanwhile.
+  consoleErrors.push(...consoleErrors.splice(beforeOffline).filter((e) => !/ERR_INTERNET_DISCONNECTED/.test(e)));
+  await sendText(bob, 'Back online?');
+  await messageIn(alice, 'theirs', 'Back online?');
+
+  step('both see the same safety number; alice sees bob online');
+  const a = await safetyNumber(alice, 'bob');
+  await alice.locator('li.contact[data-username="bob"] .dot[aria-label="online"]').waitFor();
+  const b = await safetyNumber(bob, 'alice');
+  check(/^(\d{5} ?){12}$/.test(a.digits.replace(/\s+/g, ' ')), `a 60-digit safety number: ${a.digits}`);
+  check(a.digits === b.digits, `safety numbers differ: ${a.digits} / ${b.digits}`);
+  await screenshot(alice, 'safety-number');
+  await a.dialog.getByRole('button', { name: 'Close' }).click();
+
+  step('bob on a phone-sized screen');
+  await bob.setViewportSize({ width: 390, height: 760 });
+  // One pane at a time: the open conversation, then (back) the list.
+  await messageIn(bob, 'theirs', 'Yes!');
+  await screenshot(bob, 'phone-conversation');
+  await bob.getByRole('button', { name: 'Back to conversations' }).click();
+  await bob.getByRole('button', { name: 'Chats', exact: true }).click();
+  await bob.locator('button.conversation', { hasText: 'alice' }).waitFor();
+  await screenshot(bob, 'phone-conversations');
+  await bob.locator('button.conversation', { hasText: 'alice' }).click();
+
+  step('alice logs out and back in: same device, same history');
+  await alice.getByRole('button', { name: 'Log out' }).click();
+  await alice.getByRole('button', { name: 'Log in' }).last().waitFor();
+  check((await alice.getByLabel('Username').inputValue()) === 'alice', 'the login form remembers the username');
+  await alice.getByLabel('Password').fill(PASSWORD);
+  await alice.getByRole('button', { name: 'Log in' }).last().click();
+  await alice.locator('.me[data-username="alice"]').waitFor();
+  await alice.locator('button.conversation', { hasText: 'bob' }).click();
+  await messageIn(alice, 'theirs', 'Still there after your reload?');
+  await sendText(bob, 'Welcome back');
+  await messageIn(alice, 'theirs', 'Welcome back');
+
+  step('carol joins; alice starts a group with bob and carol');
+  const carol = await openPage('carol');
+  const carolInvite = await api('POST', '/api/v1/admin/invites', session.access_token, {});
+  await register(carol, 'carol', carolInvite.code);
+  await addContact(carol, 'alice');
+  await addContact(alice, 'carol');
+  await alice.getByRole('button', { name: 'Chats', exact: true }).click();
+  await alice.getByRole('button', { name: 'New chat' }).click();
+  await alice.getByRole('checkbox', { name: 'bob' }).check();
+  await alice.getByRole('checkbox', { name: 'carol' }).check();
+  await alice.getByLabel(/Group name/).fill('Team');
+  await alice.getByRole('button', { name: 'Start chat' }).click();
+  await alice.getByRole('region', { name: 'Conversation Team' }).waitFor();
+  await sendText(alice, 'Hi team');
+  await carol.getByRole('button', { name: 'Chats', exact: true }).click();
+  await carol.locator('button.conversation', { hasText: 'Team' }).click();
+  await messageIn(carol, 'theirs', 'Hi team');
+  await sendText(carol, 'Hello from carol');
+  await alice.locator('li.message.theirs', { hasText: 'Hello from carol' }).locator('.sender', { hasText: 'carol' }).waitFor();
+  await bob.setViewportSize({ width: 1100, height: 760 });
+  await bob.getByRole('button', { name: 'Chats', exact: true }).click();
+  await bob.locator('button.conversation', { hasText: 'Team' }).click();
+  await messageIn(bob, 'theirs', 'Hi team');
+  await messageIn(bob, 'theirs', 'Hello from carol');
+  await screenshot(alice, 'group');
+
+  step('carol sees her sessions; revoking her browser session logs that page out');
+  const carolApi = await api('POST', '/api/v1/auth/login', undefined, { username: 'carol', password: PASSWORD, device_name: 'chat.mjs' });
+  await carol.getByRole('button', { name: 'Account', exact: true }).click();
+  await carol.getByRole('list', { name: 'Sessions' }).getByText('chat.mjs').waitFor();
+  await carol.getByRole('list', { name: 'Chat devices' }).getByText('(this browser)').waitFor();
+  await screenshot(carol, 'account');
+  const sessions = await api('GET', '/api/v1/me/sessions', carolApi.access_token);
+  const browserSession = sessions.find((s) => !s.current);
+  check(browserSession !== undefined, `carol's browser session in ${JSON.stringify(sessions)}`);
+  const revoked = await fetch(`${base}/api/v1/me/sessions/${browserSession.id}`, {
+    method: 'DELETE',
+    headers: { authorization: `Bearer ${carolApi.access_token}` },
+  });
+  check(revoked.status === 204, `revoke: ${revoked.status}`);
+  const beforeRevoke = consoleErrors.length;
+  await carol.getByRole('alert').getByText(/you were logged out/).waitFor();
+  await carol.getByRole('button', { name: 'Log in' }).last().waitFor();
+  // Finding out costs one refused request (and its refused refresh), which Chromium logs.
+  const refused = consoleErrors.splice(beforeRevoke).filter((e) => !/^carol: .*status of 401/.test(e));
+  consoleErrors.push(...refused);
+
+  check(consoleErrors.length === 0, `console errors:\n${consoleErrors.join('\n')}`);
+  clearTimeout(watchdog);
+  await browser.close();
+  console.log(JSON.stringify({ ok: true, safetyNumber: a.digits, timings, totalMs: Date.now() - started }));
+} catch (e) {
+  console.error(`FAIL: ${e.stack ?? e}`);
+  if (consoleErrors.length > 0) console.error(`console errors:\n${consoleErrors.join('\n')}`);
+  await shoot('failure');
+  await browser?.close().catch(() => {});
+  process.exit(1);
+}

@@ -1,0 +1,100 @@
+// The app's frame: the error banner and connection state, then the screen for the phase —
+// login/register, "link this device", or the chat (conversations, contacts, one conversation).
+
+import { useEffect, useState } from "preact/hooks";
+import { Account } from "./Account.js";
+import { Auth, LinkRequired } from "./Auth.js";
+import { Contacts } from "./Contacts.js";
+import { ConversationView } from "./ConversationView.js";
+import { Conversations } from "./Conversations.js";
+import { acknowledge, attempt, banner, connection, init, logout, me, phase, selected, totalUnread } from "./store.js";
+
+export function App() {
+  useEffect(() => {
+    void init();
+  }, []);
+  return (
+    <>
+      <Banner />
+      {phase.value === "loading" && <main class="auth muted">Opening SecureVox…</main>}
+      {phase.value === "auth" && <Auth />}
+      {phase.value === "link" && <LinkRequired />}
+      {phase.value === "app" && <Chat />}
+    </>
+  );
+}
+
+function Banner() {
+  const b = banner.value;
+  if (b === undefined) return null;
+  return (
+    <div class="banner error" role="alert">
+      <span class="grow">
+        <strong>{b.code}</strong>: {b.message}
+      </span>
+      <button type="button" class="ghost" onClick={() => { banner.value = undefined; }} aria-label="Dismiss">
+        ✕
+      </button>
+    </div>
+  );
+}
+
+function ConnectionState() {
+  const state = connection.value;
+  if (state === "connected") return <span class="conn ok" title="live">● live</span>;
+  const text = state === "offline" ? "offline" : state === "connecting" ? "connecting…" : "reconnecting…";
+  return (
+    <span class="conn warn" role="status">
+      ● {text}
+    </span>
+  );
+}
+
+function Chat() {
+  const [tab, setTab] = useState<"chats" | "contacts" | "account">("chats");
+  const open = selected.value;
+  // The tab's title counts what is unread.
+  const unread = totalUnread();
+  useEffect(() => {
+    document.title = unread > 0 ? `(${unread}) SecureVox` : "SecureVox";
+  }, [unread]);
+  // Coming back to the tab reads what arrived meanwhile.
+  useEffect(() => {
+    const seen = () => {
+      if (document.visibilityState === "visible" && selected.value !== undefined) void acknowledge(selected.value);
+    };
+    document.addEventListener("visibilitychange", seen);
+    return () => { document.removeEventListener("visibilitychange", seen); };
+  }, []);
+  return (
+    <div class={`layout ${open === undefined ? "" : "has-chat"}`}>
+      <header class="top row">
+        <h1 class="grow">SecureVox</h1>
+        <ConnectionState />
+        <span class="me" data-username={me.value?.username}>
+          {me.value?.username}
+        </span>
+        <button type="button" onClick={() => void attempt(() => logout())}>
+          Log out
+        </button>
+      </header>
+      <aside class="side">
+        <nav class="tabs" aria-label="Sections">
+          <button type="button" aria-pressed={tab === "chats"} onClick={() => { setTab("chats"); }}>
+            Chats
+          </button>
+          <button type="button" aria-pressed={tab === "contacts"} onClick={() => { setTab("contacts"); }}>
+            Contacts
+          </button>
+          <button type="button" aria-pressed={tab === "account"} onClick={() => { setTab("account"); }}>
+            Account
+          </button>
+        </nav>
+        {tab === "chats" ? <Conversations /> : tab === "contacts" ? <Contacts /> : <Account />}
+      </aside>
+      <div class="main">
+        {open === undefined ? <p class="muted center empty">Choose a conversation, or start one with a contact.</p> : <ConversationView id={open} />}
+      </div>
+    </div>
+  );
+}
