@@ -54,6 +54,29 @@ impl Store {
         Ok(fetch_user(&self.pool, id).await?)
     }
 
+    /// The users among `ids` that exist, by id (one query; unknown ids are left out).
+    pub async fn users_by_id(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, UserRecord>, StoreError> {
+        let mut found = std::collections::HashMap::new();
+        // In slices, so that no query takes more parameters than a backend allows.
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|n| format!("${n}")).collect();
+            let sql =
+                format!("SELECT {USER_COLUMNS} FROM users u WHERE u.id IN ({})", marks.join(", "));
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let user = UserRecord::from_row(&row)?;
+                found.insert(user.id.clone(), user);
+            }
+        }
+        Ok(found)
+    }
+
     /// The account and its password hash, by case-folded username.
     pub async fn user_for_login(
         &self,

@@ -368,6 +368,16 @@ async fn members_talk_through_the_delivery_service(backend: Backend) {
         server.get(&format!("/api/v1/conversations/{id}"), Some(&bob.session.access)).await;
     assert_eq!(detail["devices"].as_array().unwrap().len(), 2);
     assert_eq!(detail["group_id"], B64.encode(id.as_bytes()));
+    // Members come with their usernames, in the list too: clients name non-contacts.
+    for view in [&detail, &list[0]] {
+        let names: Vec<&str> = view["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|m| m["username"].as_str())
+            .collect();
+        assert_eq!(names.len(), view["members"].as_array().unwrap().len(), "{view}");
+    }
 
     // The server holds no plaintext: the marker is nowhere in the SQLite file and its WAL.
     // (Positive control: the conversation's name, which the server does keep, is found.)

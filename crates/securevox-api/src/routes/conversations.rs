@@ -15,8 +15,9 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use securevox_domain::clock;
 use securevox_domain::delivery::{ConversationKind, MemberRole};
-use securevox_store::{ConversationRecord, NewConversation};
+use securevox_store::{ConversationRecord, NewConversation, UserRecord};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -48,6 +49,12 @@ pub struct CreateConversation {
 pub struct MemberView {
     pub user_id: String,
     pub role: MemberRole,
+    /// The member's username and display name (so clients can name people who are not
+    /// their contacts); absent for an account deleted since.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -70,7 +77,11 @@ pub struct ConversationView {
 }
 
 impl ConversationView {
-    fn new(c: ConversationRecord, devices: Option<Vec<String>>) -> Self {
+    fn new(
+        c: ConversationRecord,
+        devices: Option<Vec<String>>,
+        users: &HashMap<String, UserRecord>,
+    ) -> Self {
         Self {
             group_id: B64.encode(c.id.as_bytes()),
             kind: c.kind,
@@ -80,7 +91,15 @@ impl ConversationView {
             members: c
                 .members
                 .into_iter()
-                .map(|(user_id, role)| MemberView { user_id, role })
+                .map(|(user_id, role)| {
+                    let user = users.get(&user_id);
+                    MemberView {
+                        username: user.map(|u| u.username.clone()),
+                        display_name: user.and_then(|u| u.display_name.clone()),
+                        user_id,
+                        role,
+                    }
+                })
                 .collect(),
             devices,
             created_at: clock::rfc3339(c.created_at),
@@ -88,6 +107,17 @@ impl ConversationView {
             id: c.id,
         }
     }
+}
+
+/// `conversation` as the API shows it, its members named.
+async fn view(
+    state: &AppState,
+    conversation: ConversationRecord,
+    devices: Option<Vec<String>>,
+) -> Result<ConversationView, ApiError> {
+    let ids: Vec<String> = conversation.members.iter().map(|(u, _)| u.clone()).collect();
+    let users = state.store.users_by_id(&ids).await?;
+    Ok(ConversationView::new(conversation, devices, &users))
 }
 
 /// The conversation `id` if `user_id` is a member (404 otherwise: a stranger learns nothing).
@@ -160,7 +190,7 @@ async fn create(
         .await?;
     let (conversation, _) = membership(&state, &id, &caller.user.id).await?;
     let devices = state.store.conversation_devices(&id).await?;
-    Ok((StatusCode::CREATED, Json(ConversationView::new(conversation, Some(devices)))))
+    Ok((StatusCode::CREATED, Json(view(&state, conversation, Some(devices)).await?)))
 }
 
 /// `GET /api/v1/conversations` — the caller's conversations, most recently active first.
@@ -170,13 +200,18 @@ async fn list(
     State(state): State<AppState>,
     caller: AuthUser,
 ) -> ApiResult<Json<Vec<ConversationView>>> {
-    let mut views = Vec::new();
+    let mut conversations = Vec::new();
     for id in state.store.conversation_ids_of(&caller.user.id).await? {
         if let Some(conversation) = state.store.conversation(&id).await? {
-            views.push(ConversationView::new(conversation, None));
+            conversations.push(conversation);
         }
     }
-    Ok(Json(views))
+    let mut ids: Vec<String> =
+        conversations.iter().flat_map(|c| c.members.iter().map(|(u, _)| u.clone())).collect();
+    ids.sort();
+    ids.dedup();
+    let users = state.store.users_by_id(&ids).await?;
+    Ok(Json(conversations.into_iter().map(|c| ConversationView::new(c, None, &users)).collect()))
 }
 
 /// `GET /api/v1/conversations/{id}` — one conversation with its devices.
@@ -193,7 +228,7 @@ async fn show(
 ) -> ApiResult<Json<ConversationView>> {
     let (conversation, _) = membership(&state, &id, &caller.user.id).await?;
     let devices = state.store.conversation_devices(&id).await?;
-    Ok(Json(ConversationView::new(conversation, Some(devices))))
+    Ok(Json(view(&state, conversation, Some(devices)).await?))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -268,7 +303,7 @@ async fn update(
     }
     let (conversation, _) = membership(&state, &id, &caller.user.id).await?;
     let devices = state.store.conversation_devices(&id).await?;
-    Ok(Json(ConversationView::new(conversation, Some(devices))))
+    Ok(Json(view(&state, conversation, Some(devices)).await?))
 }
 
 #[derive(Debug, Serialize, ToSchema)]
