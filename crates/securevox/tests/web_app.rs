@@ -2,7 +2,10 @@
 //! (`tests/browser/chat.mjs`): register (the second with the first's invite), add each other,
 //! chat end-to-end encrypted both ways live, reload with the history kept, compare safety
 //! numbers, log out and in again; a third joins and the first starts a group of three.
-//! Screenshots go to `target/browser-artifacts/chat-*.png`.
+//! Screenshots go to `target/browser-artifacts/chat-*.png`. And a video call in the app
+//! (`tests/browser/app_call.mjs`): started from a conversation, accepted on the incoming-call
+//! screen, media both ways, mutes seen, hung up, in the history; then again relay-only through
+//! the embedded TURN (screenshots `target/browser-artifacts/app-call-*.png`).
 //!
 //! Needs Chromium, Node, `npm ci --prefix tests/browser` and the built app (`npm ci --prefix
 //! web && npm run --prefix web build`, which `make test` does). Without them the test says it
@@ -117,6 +120,66 @@ async fn two_people_chat_in_the_web_app() {
             !db.windows(plaintext.len()).any(|w| w == plaintext.as_bytes()),
             "{plaintext:?} in the server's database"
         );
+    }
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_people_video_call_in_the_web_app() {
+    if !can_run() {
+        return;
+    }
+    let server = TestServer::start_with(Backend::Sqlite, |c| {
+        c.turn.enabled = true;
+        c.turn.port = 0;
+        c.turn.listen = vec!["127.0.0.1".into()];
+        // Both browsers' relayed addresses are on 127.0.0.1.
+        c.turn.allow_loopback_peers = true;
+    })
+    .await;
+    let dir = workspace().join("tests/browser");
+    let script = dir.join("app_call.mjs").display().to_string();
+    let started = std::time::Instant::now();
+    let env = vec![("CHROMIUM", chromium()), ("SECUREVOX_APP_RELAY", "1".to_owned())];
+    let out = run_node(dir, vec![script, server.base.clone()], env, TIMEOUT_S).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}{stdout}browser run took {:.1} s", started.elapsed().as_secs_f64());
+    assert!(
+        out.status.success(),
+        "app_call.mjs failed ({}; 124 = timed out after {TIMEOUT_S} s):\n{stderr}{stdout}",
+        out.status
+    );
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("no JSON summary line ({e}) in:\n{stdout}"));
+    assert_eq!(summary["ok"], true, "{summary}");
+    for run in ["direct", "relay"] {
+        for side in 0..2 {
+            let stats = &summary["runs"][run]["stats"][side];
+            assert!(stats["framesDecoded"].as_u64() > Some(0), "{run} {side}: {summary}");
+        }
+    }
+
+    // The record, in both members' histories: the two video calls answered and completed, and
+    // the audio call declined.
+    for (username, direction) in [("alice", "outgoing"), ("bob", "incoming")] {
+        let (status, login) = server.login(username, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{login}");
+        let token = login["access_token"].as_str().unwrap();
+        let (status, page) = server.get("/api/v1/calls", Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let calls = page["calls"].as_array().unwrap();
+        assert_eq!(calls.len(), 3, "{username}: {page}");
+        // Newest first: the relayed video call, the declined audio call, the direct video call.
+        for (call, (outcome, media)) in calls.iter().zip([
+            ("completed", "video"),
+            ("declined", "audio"),
+            ("completed", "video"),
+        ]) {
+            assert_eq!(call["outcome"], outcome, "{username}: {call}");
+            assert_eq!(call["direction"], direction, "{username}: {call}");
+            assert_eq!(call["media"], media, "{username}: {call}");
+        }
     }
     server.stop().await;
 }

@@ -3,7 +3,9 @@
 
 import { useEffect, useState } from "preact/hooks";
 import { Account } from "./Account.js";
+import { Admin, useIsAdmin } from "./Admin.js";
 import { Auth, LinkRequired } from "./Auth.js";
+import { CallHistory, CallOverlay } from "./Calls.js";
 import { Contacts } from "./Contacts.js";
 import { ConversationView } from "./ConversationView.js";
 import { Conversations } from "./Conversations.js";
@@ -51,8 +53,14 @@ function ConnectionState() {
 }
 
 function Chat() {
-  const [tab, setTab] = useState<"chats" | "contacts" | "account">("chats");
+  const [tab, setTab] = useState<"chats" | "contacts" | "calls" | "account" | "admin">("chats");
   const open = selected.value;
+  const admin = useIsAdmin();
+  const wide = tab === "admin" || open !== undefined;
+  // Opening a conversation leaves the admin pages.
+  useEffect(() => {
+    if (open !== undefined) setTab((t) => (t === "admin" ? "chats" : t));
+  }, [open]);
   // The tab's title counts what is unread.
   const unread = totalUnread();
   useEffect(() => {
@@ -67,7 +75,7 @@ function Chat() {
     return () => { document.removeEventListener("visibilitychange", seen); };
   }, []);
   return (
-    <div class={`layout ${open === undefined ? "" : "has-chat"}`}>
+    <div class={`layout ${wide ? "has-chat" : ""}`}>
       <header class="top row">
         <h1 class="grow">SecureVox</h1>
         <ConnectionState />
@@ -86,14 +94,29 @@ function Chat() {
           <button type="button" aria-pressed={tab === "contacts"} onClick={() => { setTab("contacts"); }}>
             Contacts
           </button>
+          <button type="button" aria-pressed={tab === "calls"} onClick={() => { setTab("calls"); }}>
+            Calls
+          </button>
           <button type="button" aria-pressed={tab === "account"} onClick={() => { setTab("account"); }}>
             Account
           </button>
+          {admin && (
+            <button type="button" aria-pressed={tab === "admin"} onClick={() => { setTab("admin"); }}>
+              Admin
+            </button>
+          )}
         </nav>
-        {tab === "chats" ? <Conversations /> : tab === "contacts" ? <Contacts /> : <Account />}
+        {tab === "chats" || tab === "admin" ? <Conversations /> : tab === "contacts" ? <Contacts /> : tab === "calls" ? <CallHistory /> : <Account />}
       </aside>
+      <CallOverlay />
       <div class="main">
-        {open === undefined ? <p class="muted center empty">Choose a conversation, or start one with a contact.</p> : <ConversationView id={open} />}
+        {tab === "admin" ? (
+          <Admin onClose={() => { setTab("chats"); }} />
+        ) : open === undefined ? (
+          <p class="muted center empty">Choose a conversation, or start one with a contact.</p>
+        ) : (
+          <ConversationView id={open} />
+        )}
       </div>
     </div>
   );

@@ -18,6 +18,7 @@ import {
   typing,
 } from "./store.js";
 import { fold, typingNow, type Entry } from "./timeline.js";
+import { CallButtons } from "./Calls.js";
 
 const REACTIONS = ["👍", "❤️", "😂"];
 
@@ -71,6 +72,7 @@ export function ConversationView({ id }: { id: string }) {
         </button>
         <h2 class="grow">{titleOf(conversation)}</h2>
         <span class="muted small">{conversation.kind === "group" ? `${conversation.members?.length ?? 0} members` : "1:1"} · end-to-end encrypted</span>
+        <CallButtons members={(conversation.members ?? []).map((m) => m.user_id)} />
       </header>
       <ol class="messages" aria-label="Messages" aria-live="polite">
         {timeline.entries.length === 0 && <li class="muted center">No messages yet. Say hello!</li>}

@@ -49,6 +49,8 @@ export const now = signal(Date.now());
 let client: Client | undefined;
 let storage: IndexedDbStorage | undefined;
 let socket: Socket | undefined;
+/** The live Socket.IO connection (chat and call events share it), while logged in. */
+export const liveSocket = signal<Socket | undefined>(undefined);
 const server = (): string => location.origin;
 
 export function currentClient(): Client {
@@ -181,6 +183,7 @@ export async function logout(endSession = true): Promise<void> {
   const c = client;
   socket?.disconnect();
   socket = undefined;
+  liveSocket.value = undefined;
   client = undefined;
   if (c !== undefined) {
     // A session the server ended already needs no request (it would only be refused).
@@ -281,6 +284,7 @@ function connect(c: Client): void {
     banner.value = { code: event.code ?? "error", message: event.message ?? "the live connection refused a request" };
   });
   socket = s;
+  liveSocket.value = s;
 }
 
 /** Adds what a sync or a pushed item brought. */

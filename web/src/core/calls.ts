@@ -28,6 +28,8 @@ export interface PeerLike {
   ontrack: ((event: { streams: readonly MediaStream[] }) => void) | null;
   onconnectionstatechange: (() => void) | null;
   readonly connectionState: string;
+  /** `RTCPeerConnection.getStats` (diagnostics; fakes may leave it out). */
+  getStats?(): Promise<RTCStatsReport>;
 }
 
 export type Media = "audio" | "video";
@@ -206,6 +208,15 @@ export class Call {
         if (sender.track?.kind === track.kind) await sender.replaceTrack(track);
       }
     }
+  }
+
+  /** Each peer connection's `getStats()` by user id (diagnostics and tests). */
+  async stats(): Promise<Map<string, RTCStatsReport>> {
+    const out = new Map<string, RTCStatsReport>();
+    for (const [userId, peer] of this.peers) {
+      if (peer.getStats !== undefined) out.set(userId, await peer.getStats());
+    }
+    return out;
   }
 
   /** Seconds since media first flowed (0 before). */

@@ -163,4 +163,14 @@ describe("calls", () => {
     expect(call.ended).toBe("left");
     expect(socket.listeners()).toBe(0);
   });
+
+  it("collects each peer's stats by user, for peers that have them", async () => {
+    const { socket, peers, call } = setUp("carol");
+    await socket.deliver("call_joined", { sessionId: "s1", participants: [{ userId: "alice" }, { userId: "bob" }] });
+    const report = new Map([["in", { type: "inbound-rtp" }]]) as unknown as RTCStatsReport;
+    (peers[0] as FakePeer & { getStats?: () => Promise<RTCStatsReport> }).getStats = () => Promise.resolve(report);
+    const stats = await call.stats();
+    expect([...stats.keys()]).toEqual(["alice"]);
+    expect(stats.get("alice")).toBe(report);
+  });
 });
