@@ -9,96 +9,13 @@
 // server must be empty (the first user becomes admin). Env: CHROMIUM (default
 // /usr/bin/chromium), SECUREVOX_ARTIFACTS (screenshots; default target/browser-artifacts).
 // Prints one JSON summary line; exit 0 = passed.
-import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { appTest, PASSWORD } from './app.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
-const base = (process.argv[2] ?? process.env.SECUREVOX_URL ?? '').replace(/\/$/, '');
-const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const artifacts = process.env.SECUREVOX_ARTIFACTS ?? join(here, '../../target/browser-artifacts');
-const TOTAL_MS = 120_000;
-const STEP_MS = 20_000;
-const PASSWORD = 'correct horse battery';
-
-if (!base.startsWith('http')) {
-  console.error('usage: node chat.mjs <app base URL, e.g. http://127.0.0.1:8080>');
-  process.exit(2);
-}
-
-const started = Date.now();
-const step = (what) => console.error(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${what}`);
+const t = appTest({ script: 'chat.mjs', prefix: 'chat', totalMs: 120_000 });
+const { base, pages, consoleErrors, step, check, shoot, screenshot, openPage, register, api, addContact, launch, watchdog } = t;
 const timings = {};
 let browser;
-const pages = {};
-const consoleErrors = [];
-
-const watchdog = setTimeout(async () => {
-  console.error(`FAIL: not done within ${TOTAL_MS / 1000} s`);
-  await shoot('timeout').catch(() => {});
-  process.exit(1);
-}, TOTAL_MS);
-
-function check(condition, message) {
-  if (!condition) throw new Error(message);
-}
-
-async function shoot(name) {
-  mkdirSync(artifacts, { recursive: true });
-  for (const [who, page] of Object.entries(pages)) {
-    if (name === 'timeout' || name === 'failure') await page.screenshot({ path: join(artifacts, `chat-${name}-${who}.png`) }).catch(() => {});
-  }
-}
-
-async function screenshot(page, name) {
-  mkdirSync(artifacts, { recursive: true });
-  await page.screenshot({ path: join(artifacts, `chat-${name}.png`) });
-}
-
-async function openPage(who) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(STEP_MS);
-  page.on('console', (m) => {
-    if (m.type() === 'error') consoleErrors.push(`${who}: ${m.text()}`);
-  });
-  page.on('pageerror', (e) => consoleErrors.push(`${who}: page error: ${e.message}`));
-  // Deleting a message asks for confirmation.
-  page.on('dialog', (d) => void d.accept());
-  pages[who] = page;
-  return page;
-}
-
-async function register(page, username, invite) {
-  await page.goto(invite === undefined ? `${base}/` : `${base}/register?invite=${encodeURIComponent(invite)}`);
-  if (invite === undefined) await page.getByRole('tab', { name: 'Register' }).click();
-  else check((await page.getByLabel(/Invite code/).inputValue()) === invite, 'the invite link fills in the code');
-  await page.getByLabel('Username').fill(username);
-  await page.getByLabel('Password').fill(PASSWORD);
-  await page.getByRole('button', { name: 'Create account' }).click();
-  await page.locator(`.me[data-username="${username}"]`).waitFor();
-  await page.getByText('● live').waitFor();
-}
-
-async function api(method, path, token, body) {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const json = await response.json().catch(() => null);
-  check(response.ok, `${method} ${path}: ${response.status} ${JSON.stringify(json)}`);
-  return json;
-}
-
-async function addContact(page, username) {
-  await page.getByRole('button', { name: 'Contacts', exact: true }).click();
-  await page.getByLabel('Find users by username').fill(username);
-  await page.getByRole('button', { name: 'Search' }).click();
-  await page.getByRole('button', { name: `Add ${username} to contacts` }).click();
-  await page.locator(`li.contact[data-username="${username}"]`).waitFor();
-}
+const started = Date.now();
 
 async function messageIn(page, side, text) {
   await page.locator(`li.message.${side} .bubble`, { hasText: text }).waitFor();
@@ -119,7 +36,7 @@ async function sendText(page, text) {
 }
 
 try {
-  browser = await chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-gpu', '--headless=new'] });
+  browser = await launch();
   const alice = await openPage('alice');
   const bob = await openPage('bob');
 

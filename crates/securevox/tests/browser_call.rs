@@ -8,37 +8,12 @@
 
 mod common;
 
-use common::{run_node, Backend, TestServer, PASSWORD};
+use common::{browser, run_node, Backend, TestServer, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Bound on the whole browser run (the script bounds itself at 60 s).
 const TIMEOUT_S: u32 = 120;
-
-fn browser_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser")
-}
-
-fn chromium() -> String {
-    std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
-}
-
-/// Why the browser test cannot run here, if it cannot.
-fn missing_tool() -> Option<&'static str> {
-    if !Path::new(&chromium()).exists() {
-        return Some("chromium is not installed (apt-get install chromium)");
-    }
-    if Command::new("node").arg("--version").output().is_err() {
-        return Some("node is not installed");
-    }
-    let modules = browser_dir().join("node_modules");
-    if !modules.join("playwright-core").is_dir() || !modules.join("socket.io-client").is_dir() {
-        return Some("tests/browser/node_modules is missing (npm ci --prefix tests/browser)");
-    }
-    None
-}
 
 /// The call `session_id` in the history of `username`.
 async fn history_entry(server: &TestServer, username: &str, session_id: &str) -> Value {
@@ -57,22 +32,16 @@ async fn history_entry(server: &TestServer, username: &str, session_id: &str) ->
 
 /// Whether the browser test can run; a reason to skip it otherwise (a failure under CI).
 fn can_run() -> bool {
-    let Some(reason) = missing_tool() else { return true };
-    assert!(
-        std::env::var("SECUREVOX_TEST_REQUIRE_BROWSER").as_deref() != Ok("1"),
-        "SECUREVOX_TEST_REQUIRE_BROWSER=1 but {reason}"
-    );
-    eprintln!("browser call test not run: {reason}");
-    false
+    browser::can_run("browser call test", browser::missing_tool())
 }
 
 /// Runs `call.mjs` against `server` (relay-only over `turn` when given) and returns its
 /// summary after checking media flowed both ways and the call ended completed for both.
 async fn call(server: &TestServer, turn: Option<&str>) -> Value {
-    let (dir, base) = (browser_dir(), server.base.clone());
+    let (dir, base) = (browser::scripts_dir(), server.base.clone());
     let started = std::time::Instant::now();
     let script = dir.join("call.mjs").display().to_string();
-    let mut env = vec![("CHROMIUM", chromium())];
+    let mut env = vec![("CHROMIUM", browser::chromium())];
     if let Some(transport) = turn {
         env.push(("SECUREVOX_TURN_TRANSPORT", transport.to_owned()));
     }

@@ -16,53 +16,28 @@
 
 mod common;
 
-use common::{run_node, Backend, TestServer, PASSWORD};
+use common::{browser, run_node, Backend, TestServer, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Bound on the whole browser run (the script bounds itself at 120 s).
 const TIMEOUT_S: u32 = 180;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn chromium() -> String {
-    std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
-}
-
-/// Why the browser test cannot run here, if it cannot.
+/// Why the app's browser tests cannot run here, if they cannot: the browser tools, or the
+/// built app.
 fn missing_tool() -> Option<&'static str> {
-    if !Path::new(&chromium()).exists() {
-        return Some("chromium is not installed (apt-get install chromium)");
-    }
-    if Command::new("node").arg("--version").output().is_err() {
-        return Some("node is not installed");
-    }
-    if !workspace().join("tests/browser/node_modules/playwright-core").is_dir() {
-        return Some("tests/browser/node_modules is missing (npm ci --prefix tests/browser)");
-    }
-    let index =
-        std::fs::read_to_string(workspace().join("web/dist/index.html")).unwrap_or_default();
-    if !index.contains("<div id=\"app\">") {
-        return Some(
+    browser::missing_tool().or_else(|| {
+        let index = std::fs::read_to_string(browser::workspace().join("web/dist/index.html"))
+            .unwrap_or_default();
+        (!index.contains("<div id=\"app\">")).then_some(
             "the web app is not built (npm ci --prefix web && npm run --prefix web build)",
-        );
-    }
-    None
+        )
+    })
 }
 
 /// Whether the browser test can run; a reason to skip it otherwise (a failure under CI).
 fn can_run() -> bool {
-    let Some(reason) = missing_tool() else { return true };
-    assert!(
-        std::env::var("SECUREVOX_TEST_REQUIRE_BROWSER").as_deref() != Ok("1"),
-        "SECUREVOX_TEST_REQUIRE_BROWSER=1 but {reason}"
-    );
-    eprintln!("web app browser test not run: {reason}");
-    false
+    browser::can_run("web app browser test", missing_tool())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -73,12 +48,16 @@ async fn two_people_chat_in_the_web_app() {
     // The default invite-only registration: the first account needs no invite, the second
     // registers from the invite link the first (an admin) made.
     let server = TestServer::start(Backend::Sqlite).await;
-    let dir = workspace().join("tests/browser");
+    let dir = browser::scripts_dir();
     let script = dir.join("chat.mjs").display().to_string();
     let started = std::time::Instant::now();
-    let out =
-        run_node(dir, vec![script, server.base.clone()], vec![("CHROMIUM", chromium())], TIMEOUT_S)
-            .await;
+    let out = run_node(
+        dir,
+        vec![script, server.base.clone()],
+        vec![("CHROMIUM", browser::chromium())],
+        TIMEOUT_S,
+    )
+    .await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stderr}{stdout}browser run took {:.1} s", started.elapsed().as_secs_f64());
@@ -137,10 +116,10 @@ async fn two_people_video_call_in_the_web_app() {
         c.turn.allow_loopback_peers = true;
     })
     .await;
-    let dir = workspace().join("tests/browser");
+    let dir = browser::scripts_dir();
     let script = dir.join("app_call.mjs").display().to_string();
     let started = std::time::Instant::now();
-    let env = vec![("CHROMIUM", chromium()), ("SECUREVOX_APP_RELAY", "1".to_owned())];
+    let env = vec![("CHROMIUM", browser::chromium()), ("SECUREVOX_APP_RELAY", "1".to_owned())];
     let out = run_node(dir, vec![script, server.base.clone()], env, TIMEOUT_S).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

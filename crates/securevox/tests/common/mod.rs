@@ -6,6 +6,7 @@
 //! with `SECUREVOX_TEST_REQUIRE_POSTGRES=1` (set by CI) they fail instead.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod turnutils;
 
 use reqwest::{Method, StatusCode};

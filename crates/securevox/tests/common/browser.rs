@@ -1,0 +1,47 @@
+//! What the headless-Chromium tests need: Debian's Chromium, Node, and the playwright-core
+//! scripts in `tests/browser` with their packages. Without them a test says it did not run and
+//! passes, unless `SECUREVOX_TEST_REQUIRE_BROWSER=1` (set by CI): then it fails.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `tests/browser`, where the scripts and their `node_modules` are.
+pub fn scripts_dir() -> PathBuf {
+    workspace().join("tests/browser")
+}
+
+/// The repository's root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The Chromium binary (`CHROMIUM`, else Debian's).
+pub fn chromium() -> String {
+    std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into())
+}
+
+/// Why browser tests cannot run here, if they cannot.
+pub fn missing_tool() -> Option<&'static str> {
+    if !Path::new(&chromium()).exists() {
+        return Some("chromium is not installed (apt-get install chromium)");
+    }
+    if Command::new("node").arg("--version").output().is_err() {
+        return Some("node is not installed");
+    }
+    let modules = scripts_dir().join("node_modules");
+    if !modules.join("playwright-core").is_dir() || !modules.join("socket.io-client").is_dir() {
+        return Some("tests/browser/node_modules is missing (npm ci --prefix tests/browser)");
+    }
+    None
+}
+
+/// Whether `test` can run given `missing` (a reason it cannot); under CI a missing tool fails.
+pub fn can_run(test: &str, missing: Option<&str>) -> bool {
+    let Some(reason) = missing else { return true };
+    assert!(
+        std::env::var("SECUREVOX_TEST_REQUIRE_BROWSER").as_deref() != Ok("1"),
+        "SECUREVOX_TEST_REQUIRE_BROWSER=1 but {reason}"
+    );
+    eprintln!("{test} not run: {reason}");
+    false
+}
