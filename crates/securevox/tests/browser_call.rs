@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{browser, run_node, Backend, TestServer, PASSWORD};
+use common::{browser, Backend, TestServer, PASSWORD};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -38,26 +38,11 @@ fn can_run() -> bool {
 /// Runs `call.mjs` against `server` (relay-only over `turn` when given) and returns its
 /// summary after checking media flowed both ways and the call ended completed for both.
 async fn call(server: &TestServer, turn: Option<&str>) -> Value {
-    let (dir, base) = (browser::scripts_dir(), server.base.clone());
-    let started = std::time::Instant::now();
-    let script = dir.join("call.mjs").display().to_string();
-    let mut env = vec![("CHROMIUM", browser::chromium())];
+    let mut env = Vec::new();
     if let Some(transport) = turn {
         env.push(("SECUREVOX_TURN_TRANSPORT", transport.to_owned()));
     }
-    let out = run_node(dir, vec![script, base], env, TIMEOUT_S).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("{stderr}{stdout}browser run took {:.1} s", started.elapsed().as_secs_f64());
-    assert!(
-        out.status.success(),
-        "call.mjs ({turn:?}) failed ({}; 124 = timed out after {TIMEOUT_S} s):\n{stderr}{stdout}",
-        out.status
-    );
-
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("no JSON summary line ({e}) in:\n{stdout}"));
-    assert_eq!(summary["ok"], true, "{summary}");
+    let summary = browser::run_script("call.mjs", &server.base, env, TIMEOUT_S).await;
     assert_eq!(summary["endReason"], "completed", "{summary}");
     for side in ["caller", "callee"] {
         assert!(summary["framesDecoded"][side].as_u64() > Some(0), "{side}: {summary}");

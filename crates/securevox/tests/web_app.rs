@@ -16,9 +16,8 @@
 
 mod common;
 
-use common::{browser, run_node, Backend, TestServer, PASSWORD};
+use common::{browser, Backend, TestServer, PASSWORD};
 use reqwest::StatusCode;
-use serde_json::Value;
 
 /// Bound on the whole browser run (the script bounds itself at 120 s).
 const TIMEOUT_S: u32 = 180;
@@ -48,27 +47,7 @@ async fn two_people_chat_in_the_web_app() {
     // The default invite-only registration: the first account needs no invite, the second
     // registers from the invite link the first (an admin) made.
     let server = TestServer::start(Backend::Sqlite).await;
-    let dir = browser::scripts_dir();
-    let script = dir.join("chat.mjs").display().to_string();
-    let started = std::time::Instant::now();
-    let out = run_node(
-        dir,
-        vec![script, server.base.clone()],
-        vec![("CHROMIUM", browser::chromium())],
-        TIMEOUT_S,
-    )
-    .await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("{stderr}{stdout}browser run took {:.1} s", started.elapsed().as_secs_f64());
-    assert!(
-        out.status.success(),
-        "chat.mjs failed ({}; 124 = timed out after {TIMEOUT_S} s):\n{stderr}{stdout}",
-        out.status
-    );
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("no JSON summary line ({e}) in:\n{stdout}"));
-    assert_eq!(summary["ok"], true, "{summary}");
+    browser::run_script("chat.mjs", &server.base, Vec::new(), TIMEOUT_S).await;
 
     // What the server holds: the direct conversation of two and the group of three, with
     // messages it cannot read.
@@ -116,22 +95,8 @@ async fn two_people_video_call_in_the_web_app() {
         c.turn.allow_loopback_peers = true;
     })
     .await;
-    let dir = browser::scripts_dir();
-    let script = dir.join("app_call.mjs").display().to_string();
-    let started = std::time::Instant::now();
-    let env = vec![("CHROMIUM", browser::chromium()), ("SECUREVOX_APP_RELAY", "1".to_owned())];
-    let out = run_node(dir, vec![script, server.base.clone()], env, TIMEOUT_S).await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    eprintln!("{stderr}{stdout}browser run took {:.1} s", started.elapsed().as_secs_f64());
-    assert!(
-        out.status.success(),
-        "app_call.mjs failed ({}; 124 = timed out after {TIMEOUT_S} s):\n{stderr}{stdout}",
-        out.status
-    );
-    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("no JSON summary line ({e}) in:\n{stdout}"));
-    assert_eq!(summary["ok"], true, "{summary}");
+    let env = vec![("SECUREVOX_APP_RELAY", "1".to_owned())];
+    let summary = browser::run_script("app_call.mjs", &server.base, env, TIMEOUT_S).await;
     for run in ["direct", "relay"] {
         for side in 0..2 {
             let stats = &summary["runs"][run]["stats"][side];

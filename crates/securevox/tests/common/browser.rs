@@ -45,3 +45,32 @@ pub fn can_run(test: &str, missing: Option<&str>) -> bool {
     eprintln!("{test} not run: {reason}");
     false
 }
+
+/// Runs `tests/browser/<script>` against `base` with `env` (plus `CHROMIUM`), bounded by
+/// `timeout_s`; prints its log, fails the test if it fails, and returns its JSON summary (the
+/// last line of its output), whose `ok` must be true.
+pub async fn run_script(
+    script: &str,
+    base: &str,
+    mut env: Vec<(&'static str, String)>,
+    timeout_s: u32,
+) -> serde_json::Value {
+    let dir = scripts_dir();
+    let path = dir.join(script).display().to_string();
+    env.push(("CHROMIUM", chromium()));
+    let started = std::time::Instant::now();
+    let out = super::run_node(dir, vec![path, base.to_owned()], env, timeout_s).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    eprintln!("{stderr}{stdout}browser run took {:.1} s", started.elapsed().as_secs_f64());
+    assert!(
+        out.status.success(),
+        "{script} failed ({}; 124 = timed out after {timeout_s} s):\n{stderr}{stdout}",
+        out.status
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("no JSON summary line ({e}) in:\n{stdout}"));
+    assert_eq!(summary["ok"], true, "{summary}");
+    summary
+}
