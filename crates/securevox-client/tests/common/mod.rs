@@ -61,8 +61,15 @@ impl TestServer {
             let _ = stopped.await;
         })));
         self.stop = Some(stop);
+        // A fresh client: one kept from before a restart may hold a pooled connection to the
+        // stopped server, and its first request would fail on that dead connection.
+        self.http = reqwest::Client::new();
         let health = self.http.get(format!("{}/health", self.base)).send().await;
-        assert!(health.is_ok_and(|r| r.status().is_success()), "server did not become ready");
+        match health {
+            Ok(response) if response.status().is_success() => {}
+            Ok(response) => panic!("server did not become ready: /health {}", response.status()),
+            Err(error) => panic!("server did not become ready: {error:?}"),
+        }
     }
 
     /// Stops the server gracefully and starts it again on the same address and data.
