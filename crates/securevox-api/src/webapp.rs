@@ -6,7 +6,8 @@
 //! Every answer carries a strict Content-Security-Policy: scripts, styles and connections
 //! only from this origin (WebSocket included), media from `blob:` (calls, attachments), no
 //! framing. Built assets have hashed names and are cached for a year; `index.html` is
-//! revalidated each time, by ETag.
+//! revalidated each time, by ETag. Text, scripts and styles go gzip-compressed to browsers
+//! that take it (compressed once per file, then kept in memory).
 
 use crate::error::ApiError;
 use axum::body::Body;
@@ -14,7 +15,12 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine as _;
+use flate2::write::GzEncoder;
+use flate2::Compression;
 use rust_embed::RustEmbed;
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 #[derive(RustEmbed)]
 #[folder = "../../web/dist"]
@@ -50,17 +56,32 @@ pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
             None => return not_built(),
         },
     };
-    let etag = format!("\"{}\"", B64.encode(&file.metadata.sha256_hash()[..16]));
+    let hash = file.metadata.sha256_hash();
+    let mime = file.metadata.mimetype();
+    let compressible = compressible(mime);
+    let gzipped =
+        if compressible && accepts_gzip(&headers) { gzipped(hash, &file.data) } else { None };
+    // Each encoding is its own representation, with its own validator.
+    let tag = B64.encode(&hash[..16]);
+    let etag = if gzipped.is_some() { format!("\"{tag}-gz\"") } else { format!("\"{tag}\"") };
     let mut response = if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v == etag.as_str()) {
         StatusCode::NOT_MODIFIED.into_response()
     } else if method == Method::HEAD {
         Response::new(Body::empty())
+    } else if let Some(gzipped) = &gzipped {
+        Response::new(Body::from(axum::body::Bytes::from_owner(Arc::clone(gzipped))))
     } else {
         Response::new(Body::from(file.data.into_owned()))
     };
     let headers = response.headers_mut();
-    if let Ok(mime) = HeaderValue::from_str(file.metadata.mimetype()) {
+    if let Ok(mime) = HeaderValue::from_str(mime) {
         headers.insert(header::CONTENT_TYPE, mime);
+    }
+    if compressible {
+        headers.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
+    }
+    if gzipped.is_some() {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
     }
     let cache = if name.starts_with("assets/") {
         "public, max-age=31536000, immutable"
@@ -73,6 +94,47 @@ pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     }
     secure(headers);
     response
+}
+
+/// Text, scripts, styles and WebAssembly shrink by gzip; images and fonts are compressed
+/// already.
+fn compressible(mime: &str) -> bool {
+    mime.starts_with("text/")
+        || ["javascript", "json", "svg", "wasm", "xml"].iter().any(|kind| mime.contains(kind))
+}
+
+/// Whether the request's `Accept-Encoding` takes gzip (listed, or `*`, without `q=0`).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    let Some(accepted) = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    accepted.split(',').any(|coding| {
+        let mut parts = coding.split(';').map(str::trim);
+        let name = parts.next().unwrap_or_default();
+        let refused = parts.any(|p| {
+            p.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()).is_some_and(|q| q <= 0.0)
+        });
+        (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+    })
+}
+
+/// The gzip of an app file, made once per content (by its SHA-256: a debug build reading a
+/// rebuilt client gets the new one); `None` when gzip would not make it smaller.
+fn gzipped(hash: [u8; 32], data: &[u8]) -> Option<Arc<[u8]>> {
+    type Cache = Mutex<HashMap<[u8; 32], Option<Arc<[u8]>>>>;
+    static CACHE: LazyLock<Cache> = LazyLock::new(Mutex::default);
+    if let Some(cached) = CACHE.lock().unwrap_or_else(PoisonError::into_inner).get(&hash) {
+        return cached.clone();
+    }
+    let mut encoder = GzEncoder::new(Vec::with_capacity(data.len() / 3), Compression::best());
+    let compressed = encoder
+        .write_all(data)
+        .and_then(|()| encoder.finish())
+        .ok()
+        .filter(|gz| gz.len() < data.len())
+        .map(Arc::from);
+    CACHE.lock().unwrap_or_else(PoisonError::into_inner).insert(hash, compressed.clone());
+    compressed
 }
 
 fn secure(headers: &mut HeaderMap) {
@@ -96,7 +158,38 @@ fn not_built() -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::server_path;
+    use super::{accepts_gzip, compressible, gzipped, server_path};
+    use axum::http::{header, HeaderMap, HeaderValue};
+    use std::sync::Arc;
+
+    #[test]
+    fn gzip_is_sent_only_to_who_takes_it() {
+        let accepting = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(value).unwrap());
+            accepts_gzip(&headers)
+        };
+        assert!(accepting("gzip, deflate, br, zstd"));
+        assert!(accepting("br;q=1.0, GZIP;q=0.5"));
+        assert!(accepting("*"));
+        assert!(!accepting("gzip;q=0"));
+        assert!(!accepting("gzip; q=0.0, br"));
+        assert!(!accepting("identity"));
+        assert!(!accepting("x-gzip-not"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+        assert!(compressible("text/javascript") && compressible("image/svg+xml"));
+        assert!(!compressible("image/png") && !compressible("font/woff2"));
+    }
+
+    #[test]
+    fn gzip_is_kept_only_when_it_shrinks() {
+        assert!(gzipped([1; 32], b"ab").is_none());
+        let script = "function hello() { return 'hello'; }\n".repeat(50);
+        let gz = gzipped([2; 32], script.as_bytes()).expect("a script shrinks");
+        assert!(gz.len() < script.len() / 5);
+        // Made once per content hash.
+        assert!(Arc::ptr_eq(&gz, &gzipped([2; 32], script.as_bytes()).unwrap()));
+    }
 
     #[test]
     fn server_paths_stay_the_servers() {

@@ -45,18 +45,68 @@ async fn the_web_client_is_served_at_the_root() {
         server.http.get(server.url("/")).header("if-none-match", &etag).send().await.unwrap();
     assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
 
-    // A built asset: its type, cached for good.
+    // A built asset (the largest script): its type, cached for good.
     let asset = std::fs::read_dir(dist().join("assets"))
         .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .find(|name| std::path::Path::new(name).extension().is_some_and(|e| e == "js"))
-        .expect("a built script");
+        .map(|e| e.unwrap())
+        .filter(|e| e.path().extension().is_some_and(|e| e == "js"))
+        .max_by_key(|e| e.metadata().unwrap().len())
+        .expect("a built script")
+        .file_name()
+        .into_string()
+        .unwrap();
     let script = get(&format!("/assets/{asset}")).await.unwrap();
     assert_eq!(script.status(), StatusCode::OK);
     assert!(script.headers()["content-type"].to_str().unwrap().contains("javascript"));
     assert!(script.headers()["cache-control"].to_str().unwrap().contains("immutable"));
+    let identity_tag = script.headers()["etag"].to_str().unwrap().to_owned();
+    assert!(script.headers().get("content-encoding").is_none(), "not asked for gzip");
     let bytes = script.bytes().await.unwrap();
-    assert_eq!(bytes.as_ref(), std::fs::read(dist().join("assets").join(&asset)).unwrap());
+    let original = std::fs::read(dist().join("assets").join(&asset)).unwrap();
+    assert_eq!(bytes.as_ref(), original);
+
+    // Gzip for browsers that take it: the same script, smaller, with a validator of its own.
+    let url = server.url(&format!("/assets/{asset}"));
+    let gzip = |etag: Option<&str>| {
+        let request = server.http.get(&url).header("accept-encoding", "gzip, deflate, br");
+        match etag {
+            Some(etag) => request.header("if-none-match", etag),
+            None => request,
+        }
+        .send()
+    };
+    let compressed = gzip(None).await.unwrap();
+    assert_eq!(compressed.status(), StatusCode::OK);
+    assert_eq!(compressed.headers()["content-encoding"], "gzip");
+    assert_eq!(compressed.headers()["vary"], "accept-encoding");
+    let gzip_tag = compressed.headers()["etag"].to_str().unwrap().to_owned();
+    assert_ne!(gzip_tag, identity_tag);
+    let body = compressed.bytes().await.unwrap();
+    assert!(body.len() < original.len() / 2, "{} of {} bytes", body.len(), original.len());
+    let mut unzipped = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(body.as_ref()), &mut unzipped)
+        .unwrap();
+    assert_eq!(unzipped, original);
+    assert_eq!(gzip(Some(&gzip_tag)).await.unwrap().status(), StatusCode::NOT_MODIFIED);
+    let refused =
+        server.http.get(&url).header("accept-encoding", "gzip;q=0, identity").send().await.unwrap();
+    assert!(refused.headers().get("content-encoding").is_none());
+    // Gzip that would not shrink a file is not sent.
+    let tiny = std::fs::read_dir(dist().join("assets"))
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.metadata().unwrap().len() < 40)
+        .map(|e| e.file_name().into_string().unwrap());
+    if let Some(tiny) = tiny {
+        let answer = server
+            .http
+            .get(server.url(&format!("/assets/{tiny}")))
+            .header("accept-encoding", "gzip")
+            .send()
+            .await
+            .unwrap();
+        assert!(answer.headers().get("content-encoding").is_none(), "{tiny}");
+    }
 
     // Not the app's: missing files and server paths answer the JSON 404.
     for path in ["/assets/missing.js", "/api/v1/nope", "/socket.io.js.map"] {
