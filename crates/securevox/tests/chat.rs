@@ -549,6 +549,11 @@ async fn attachments_are_opaque_and_for_members_only(backend: Backend) {
     assert_eq!(status, StatusCode::NOT_FOUND, "nor uploads to the conversation");
     let (status, body) = upload(vec![1; 40_000], alice.session.access.clone(), id.clone()).await;
     assert_eq!((status, code(&body)), (StatusCode::PAYLOAD_TOO_LARGE, "attachment_too_large"));
+    // The limit is published, so that clients refuse a large file before uploading it.
+    let (status, limits) = server.get("/api/v1/attachments/limits", Some(&carol.access)).await;
+    assert_eq!((status, limits["max_bytes"].as_u64()), (StatusCode::OK, Some(32 * 1024)));
+    let (status, _) = server.get("/api/v1/attachments/limits", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
     let (status, body) = upload(Vec::new(), alice.session.access.clone(), id.clone()).await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "empty_attachment"));
 

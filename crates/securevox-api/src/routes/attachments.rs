@@ -22,7 +22,22 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(upload)).routes(routes!(download))
+    OpenApiRouter::new().routes(routes!(upload)).routes(routes!(download)).routes(routes!(limits))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttachmentLimits {
+    /// The largest encrypted blob the server accepts, in bytes (the plaintext may be 16 bytes
+    /// less: AES-GCM's tag).
+    pub max_bytes: u64,
+}
+
+/// `GET /api/v1/attachments/limits` — what an upload may weigh, so that a client refuses a
+/// file that is too large before sending it.
+#[utoipa::path(get, path = "/api/v1/attachments/limits", tag = "chat", security(("bearer" = [])),
+    responses((status = 200, body = AttachmentLimits)))]
+async fn limits(State(state): State<AppState>, _caller: AuthUser) -> Json<AttachmentLimits> {
+    Json(AttachmentLimits { max_bytes: state.config.attachments.max_bytes })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
