@@ -202,3 +202,44 @@ async fn connected_devices_get_their_items_pushed() {
         "bob's sockets get nothing for bob's own message: {rest:?}"
     );
 }
+
+/// A user's keys changing (here: a device removed) tells those who may hold them — people
+/// they share a conversation with, contacts — to compare again (`keys_changed`), and no one
+/// else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_hear_of_key_changes() {
+    let Some(dir) = scripts_dir() else { return };
+    let server = TestServer::start().await;
+    let dirs = tempfile::tempdir().unwrap();
+    let (mut alice, bob) = server.pair(dirs.path(), "alice", "bob").await;
+    let invite = server.invite(&alice.profile().access_token).await;
+    let carol = securevox_client::Client::register(
+        &server.base,
+        &dirs.path().join("carol"),
+        "carol",
+        common::PASSWORD,
+        Some(&invite),
+    )
+    .await
+    .unwrap();
+    alice.create_group("team", &["bob"]).await.unwrap();
+    let sockets = json!([
+        { "name": "bob", "auth": { "token": bob.profile().access_token } },
+        { "name": "carol", "auth": { "token": carol.profile().access_token } },
+    ]);
+    let mut watcher = Watcher::start(&dir, &server.base, &sockets).await;
+
+    let removed = reqwest::Client::new()
+        .delete(format!("{}/api/v1/devices/{}", server.base, alice.device_id().unwrap()))
+        .bearer_auth(&alice.profile().access_token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status().as_u16(), 204);
+    let heard = watcher.next(|l| l["event"] == "keys_changed").await;
+    assert_eq!(heard["socket"], "bob", "{heard}");
+    assert_eq!(heard["data"], json!({ "userId": alice.user_id() }));
+    let rest = watcher.drain(Duration::from_millis(500)).await;
+    assert!(!rest.iter().any(|l| l["event"] == "keys_changed"), "carol shares nothing: {rest:?}");
+    server.stop().await;
+}

@@ -118,6 +118,19 @@ impl Store {
         Ok(rows.iter().map(|r| r.try_get("id")).collect::<Result<_, _>>()?)
     }
 
+    /// The users who share at least one conversation with `user_id` (not `user_id`).
+    pub async fn conversation_peers(&self, user_id: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT o.user_id FROM conversation_members m JOIN conversation_members o \
+             ON o.conversation_id = m.conversation_id WHERE m.user_id = $1 AND o.user_id <> $1 \
+             ORDER BY o.user_id",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.iter().map(|r| r.try_get("user_id")).collect::<Result<_, _>>()?)
+    }
+
     /// The devices the group's messages go to.
     pub async fn conversation_devices(&self, id: &str) -> Result<Vec<String>, StoreError> {
         let rows = sqlx::query(

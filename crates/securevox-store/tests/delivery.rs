@@ -188,6 +188,9 @@ async fn messages_reach_every_other_device_in_order(db: TestDb) {
     let members = store.conversation(&conv).await.unwrap().unwrap().members;
     assert_eq!(members.len(), 3, "carol became a member with her device");
     assert_eq!(store.conversation_ids_of(&carol).await.unwrap(), vec![conv.clone()]);
+    let mut others = vec![alice.clone(), bob.clone()];
+    others.sort();
+    assert_eq!(store.conversation_peers(&carol).await.unwrap(), others, "once each, not carol");
 
     // Application messages at the current epoch go to every device but the sender's.
     for text in [&b"m1"[..], b"m2", b"m3"] {
