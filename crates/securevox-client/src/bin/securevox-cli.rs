@@ -40,7 +40,8 @@ enum Command {
         #[arg(long, env = "SECUREVOX_PASSWORD", hide_env_values = true)]
         password: String,
         /// Invite code (needed unless registration is open or this is the first account).
-        #[arg(long)]
+        /// Codes may start with `-`, which is taken as the value, not as an option.
+        #[arg(long, allow_hyphen_values = true)]
         invite: Option<String>,
     },
     /// Log in. In a new profile directory of an account that already has a device, this
@@ -471,5 +472,28 @@ async fn main() -> std::process::ExitCode {
             }
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Cli, Command};
+    use clap::Parser as _;
+
+    #[test]
+    fn an_invite_code_may_start_with_a_dash() {
+        // Invite codes are base64url: one in 64 starts with `-` (CI once drew one).
+        let cli = Cli::try_parse_from([
+            "securevox-cli",
+            "register",
+            "bob",
+            "--invite",
+            "-CptiByddoeJnNBRiTwZ1A",
+            "--password",
+            "correct horse",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Register { invite: Some(ref code), .. }
+            if code == "-CptiByddoeJnNBRiTwZ1A"));
     }
 }

@@ -4,6 +4,21 @@
 use super::wire::*;
 use super::*;
 
+/// The media type of a file that clients may preview, from its extension (other files are
+/// sent without one and offered for download).
+fn media_type(path: &Path) -> Option<&'static str> {
+    let extension = path.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match extension.as_str() {
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "webp" => "image/webp",
+        "pdf" => "application/pdf",
+        "txt" => "text/plain",
+        _ => return None,
+    })
+}
+
 impl Client {
     /// Encrypts the file at `path` with a fresh AES-256-GCM key, uploads it to the
     /// conversation and sends its key, name, size and digest in an MLS message.
@@ -28,6 +43,7 @@ impl Client {
             name,
             size: data.len() as u64,
             sha256: hex(&Sha256::digest(&data)),
+            mime: media_type(path).map(str::to_owned),
         };
         self.send_content(conversation_id, content).await
     }

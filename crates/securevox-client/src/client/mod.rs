@@ -85,8 +85,18 @@ pub enum Content {
     /// `{"type":"text","body":...}`
     Text { body: String },
     /// `{"type":"file",...}`: an attachment encrypted with AES-256-GCM under `key` (base64,
-    /// 32 bytes) and `nonce` (base64, 12 bytes); `sha256` is the hex digest of the plaintext.
-    File { attachment: String, key: String, nonce: String, name: String, size: u64, sha256: String },
+    /// 32 bytes) and `nonce` (base64, 12 bytes); `sha256` is the hex digest of the plaintext;
+    /// `mime`, when known, its media type (clients preview images).
+    File {
+        attachment: String,
+        key: String,
+        nonce: String,
+        name: String,
+        size: u64,
+        sha256: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        mime: Option<String>,
+    },
     /// `{"type":"reaction","target":7,"emoji":"👍","remove":false}`
     Reaction {
         target: i64,
