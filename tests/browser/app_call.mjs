@@ -99,6 +99,21 @@ async function videoCall(tag, relay) {
       check(Date.now() < until, `${tag}: bob gets no more audio after the switch: ${JSON.stringify([before, after])}`);
       await new Promise((r) => setTimeout(r, 250));
     }
+
+    step(`${tag}: alice switches her camera (replaceTrack; a select when there are two); bob still decodes her video`);
+    const cameras = await alice.evaluate(async () => (await navigator.mediaDevices.enumerateDevices()).filter((d) => d.kind === 'videoinput').map((d) => d.deviceId));
+    check(cameras.length >= 1, 'no fake camera');
+    check((await alice.getByRole('combobox', { name: 'Camera' }).count()) === (cameras.length >= 2 ? 1 : 0), `camera select for ${cameras.length} cameras`);
+    const [beforeCamera] = await callStats(bob);
+    await alice.evaluate((id) => window.__securevox.switchDevice('videoinput', id), cameras.at(-1));
+    await alice.locator('figure.tile.self video').waitFor();
+    const cameraUntil = Date.now() + 10_000;
+    for (;;) {
+      const [after] = await callStats(bob);
+      if (after.framesDecoded > beforeCamera.framesDecoded + 10) break;
+      check(Date.now() < cameraUntil, `${tag}: bob decodes no more video after the camera switch: ${JSON.stringify([beforeCamera, after])}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
     const state = await callState(alice);
     check(state.errors.length === 0, `call errors: ${JSON.stringify(state.errors)}`);
   }

@@ -1,6 +1,7 @@
 // Two people use the web app (served at `/`) in two headless Chromium pages: they register
 // (the first is admin and invites the second), add each other as contacts, chat end-to-end
-// encrypted both ways live (typing, read receipts, a reaction, an edit, a deletion), reload and
+// encrypted both ways live (typing, read receipts, a reaction, an edit, a deletion, a photo shown
+// inline and a document downloaded, a file too large refused), reload and
 // keep their history, catch up after being away, see the offline state, compare safety
 // numbers, log out and back in; a third person joins, the first starts a group of three, and
 // the third is logged out when her session is revoked. Usage:
@@ -105,6 +106,28 @@ try {
   await bob.locator('li.message.mine', { hasText: 'oops, wrong chat' }).getByRole('button', { name: 'Delete' }).click();
   await alice.locator('li.message.theirs', { hasText: 'message deleted' }).waitFor();
   await alice.locator('li.message.theirs', { hasText: 'oops, wrong chat' }).waitFor({ state: 'detached' });
+
+  step('alice sends a photo and a document: bob sees the photo inline and downloads the document');
+  const photo = await alice.screenshot({ clip: { x: 0, y: 0, width: 120, height: 80 } });
+  const minutes = `minutes of ${new Date().toISOString()}\n`.repeat(40);
+  await alice.locator('input[type="file"]').setInputFiles([
+    { name: 'photo.png', mimeType: 'image/png', buffer: photo },
+    { name: 'minutes.txt', mimeType: 'text/plain', buffer: Buffer.from(minutes) },
+  ]);
+  await alice.locator('li.message.mine', { hasText: 'minutes.txt' }).waitFor();
+  const preview = bob.locator('li.message.theirs img.preview[alt="photo.png"]');
+  await preview.waitFor();
+  const size = await preview.evaluate((img) => img.decode().then(() => [img.naturalWidth, img.naturalHeight]));
+  check(size[0] === 120 && size[1] === 80, `the photo decrypted and decoded as 120×80: ${size}`);
+  const [download] = await Promise.all([
+    bob.waitForEvent('download'),
+    bob.getByRole('button', { name: 'Download minutes.txt' }).click(),
+  ]);
+  const { readFile } = await import('node:fs/promises');
+  check(download.suggestedFilename() === 'minutes.txt', `download name: ${download.suggestedFilename()}`);
+  check((await readFile(await download.path(), 'utf8')) === minutes, 'the document downloads decrypted and whole');
+  await alice.locator('input[type="file"]').setInputFiles({ name: 'huge.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(11 * 1024 * 1024) });
+  await alice.getByRole('alert').getByText('huge.bin is 11 MB: files can be at most 10.0 MB').waitFor();
   await screenshot(alice, 'conversation-alice');
   await screenshot(bob, 'conversation-bob');
 

@@ -39,7 +39,7 @@ async fn a_web_user_and_a_cli_user_chat_through_the_server() {
     let mut command = Command::new("node");
     command
         .arg("node_modules/vitest/vitest.mjs")
-        .args(["run", "tests/interop", "--reporter=verbose"])
+        .args(["run", "tests/interop/chat.test.ts", "--reporter=verbose"])
         .current_dir(&dir)
         .env("SECUREVOX_URL", &server.base)
         .env("SECUREVOX_CLI", env!("CARGO_BIN_EXE_securevox-cli"))

@@ -62,7 +62,7 @@ async fn socketio_client_scenarios(backend: Backend) {
         ("SECUREVOX_ADMIN_TOKEN", admin.access.clone()),
         ("SECUREVOX_JWT_SECRET", JWT_SECRET.to_owned()),
     ];
-    let output = common::run_node(dir, args, env, 300).await;
+    let output = common::node::run_node(dir, args, env, 300).await;
     let report = String::from_utf8_lossy(&output.stdout);
     let errors = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "socket.io-client scenarios failed:\n{report}\n{errors}");

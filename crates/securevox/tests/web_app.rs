@@ -5,7 +5,8 @@
 //! Screenshots go to `target/browser-artifacts/chat-*.png`. And a video call in the app
 //! (`tests/browser/app_call.mjs`): started from a conversation, accepted on the incoming-call
 //! screen, media both ways, mutes seen, hung up, in the history; then again relay-only through
-//! the embedded TURN (screenshots `target/browser-artifacts/app-call-*.png`).
+//! the embedded TURN (screenshots `target/browser-artifacts/app-call-*.png`). And a second
+//! browser of one person linked from the first (`tests/browser/link.mjs`).
 //!
 //! Needs Chromium, Node, `npm ci --prefix tests/browser` and the built app (`npm ci --prefix
 //! web && npm run --prefix web build`, which `make test` does). Without them the test says it
@@ -22,21 +23,9 @@ use reqwest::StatusCode;
 /// Bound on the whole browser run (the script bounds itself at 120 s).
 const TIMEOUT_S: u32 = 180;
 
-/// Why the app's browser tests cannot run here, if they cannot: the browser tools, or the
-/// built app.
-fn missing_tool() -> Option<&'static str> {
-    browser::missing_tool().or_else(|| {
-        let index = std::fs::read_to_string(browser::workspace().join("web/dist/index.html"))
-            .unwrap_or_default();
-        (!index.contains("<div id=\"app\">")).then_some(
-            "the web app is not built (npm ci --prefix web && npm run --prefix web build)",
-        )
-    })
-}
-
 /// Whether the browser test can run; a reason to skip it otherwise (a failure under CI).
 fn can_run() -> bool {
-    browser::can_run("web app browser test", missing_tool())
+    browser::can_run("web app browser test", browser::missing_app_tool())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -82,6 +71,30 @@ async fn two_people_chat_in_the_web_app() {
     server.stop().await;
 }
 
+/// A second browser of alice's is linked from her first (`tests/browser/link.mjs`): it shows
+/// its code, a wrong code is refused, the right one approved; it joins her conversation with
+/// bob and both read what is sent afterwards. Screenshots `target/browser-artifacts/link-*.png`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_browser_is_linked_in_the_web_app() {
+    if !can_run() {
+        return;
+    }
+    let server = TestServer::start(Backend::Sqlite).await;
+    browser::run_script("link.mjs", &server.base, Vec::new(), TIMEOUT_S).await;
+
+    // One identity, two chat devices, both in the conversation with bob.
+    let (status, login) = server.login("alice", PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let token = login["access_token"].as_str().unwrap();
+    let (status, devices) = server.get("/api/v1/devices", Some(token)).await;
+    assert_eq!(status, StatusCode::OK, "{devices}");
+    assert_eq!(devices.as_array().unwrap().len(), 2, "{devices}");
+    let (status, links) = server.get("/api/v1/devices/links", Some(token)).await;
+    assert_eq!(status, StatusCode::OK, "{links}");
+    assert_eq!(links.as_array().unwrap().len(), 0, "{links}");
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_video_call_in_the_web_app() {
     if !can_run() {
@@ -124,6 +137,43 @@ async fn two_people_video_call_in_the_web_app() {
             assert_eq!(call["direction"], direction, "{username}: {call}");
             assert_eq!(call["media"], media, "{username}: {call}");
         }
+    }
+    server.stop().await;
+}
+
+/// A group call of three in the app (`tests/browser/group_call.mjs`): a ring cancelled before
+/// an answer is a missed call in the group's timeline; a mesh where each page decodes the two
+/// others; a dropped connection resumed within the grace period; people leaving; a connection
+/// down past the grace period ends the call. Screenshots `target/browser-artifacts/group-call-*`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_people_group_call_in_the_web_app() {
+    if !can_run() {
+        return;
+    }
+    let server = TestServer::start(Backend::Sqlite).await;
+    let summary = browser::run_script("group_call.mjs", &server.base, Vec::new(), TIMEOUT_S).await;
+    for (who, peers) in summary["mesh"].as_object().unwrap() {
+        let peers = peers.as_array().unwrap();
+        assert_eq!(peers.len(), 2, "{who}: {summary}");
+        assert!(peers.iter().all(|p| p["framesDecoded"].as_u64() > Some(0)), "{who}: {summary}");
+    }
+
+    // The record, newest first: the call bob dropped out of, the group video call, the ring
+    // alice cancelled.
+    for (username, outcomes) in [
+        ("alice", ["completed", "completed", "cancelled"]),
+        ("bob", ["completed", "completed", "missed"]),
+        ("carol", ["declined", "completed", "missed"]),
+    ] {
+        let (status, login) = server.login(username, PASSWORD).await;
+        assert_eq!(status, StatusCode::OK, "{login}");
+        let token = login["access_token"].as_str().unwrap();
+        let (status, page) = server.get("/api/v1/calls", Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let calls = page["calls"].as_array().unwrap();
+        let got: Vec<&str> = calls.iter().map(|c| c["outcome"].as_str().unwrap_or("-")).collect();
+        assert_eq!(got, outcomes, "{username}: {page}");
+        assert!(calls.iter().all(|c| c["members"].as_array().unwrap().len() == 3), "{page}");
     }
     server.stop().await;
 }

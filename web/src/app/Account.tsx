@@ -1,7 +1,9 @@
-// The account: where it is logged in (sessions, each revocable) and its chat devices.
+// The account: where it is logged in (sessions, each revocable), its chat devices, and the
+// linking of new ones (Linking.tsx).
 
 import { useEffect, useState } from "preact/hooks";
 import type { DeviceView } from "../core/wire.js";
+import { LinkDevices } from "./Linking.js";
 import { attempt, currentClient, me } from "./store.js";
 
 interface SessionView {
@@ -71,6 +73,7 @@ export function Account() {
           </li>
         ))}
       </ul>
+      <LinkDevices onLinked={() => void load()} />
     </section>
   );
 }

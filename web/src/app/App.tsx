@@ -4,11 +4,12 @@
 import { useEffect, useState } from "preact/hooks";
 import { Account } from "./Account.js";
 import { Admin, useIsAdmin } from "./Admin.js";
-import { Auth, LinkRequired } from "./Auth.js";
+import { Auth } from "./Auth.js";
 import { CallHistory, CallOverlay } from "./Calls.js";
 import { Contacts } from "./Contacts.js";
 import { ConversationView } from "./ConversationView.js";
 import { Conversations } from "./Conversations.js";
+import { Linking } from "./Linking.js";
 import { acknowledge, attempt, banner, connection, init, logout, me, phase, selected, totalUnread } from "./store.js";
 
 export function App() {
@@ -20,7 +21,7 @@ export function App() {
       <Banner />
       {phase.value === "loading" && <main class="auth muted">Opening SecureVox…</main>}
       {phase.value === "auth" && <Auth />}
-      {phase.value === "link" && <LinkRequired />}
+      {phase.value === "link" && <Linking />}
       {phase.value === "app" && <Chat />}
     </>
   );

@@ -1,8 +1,8 @@
-// Register (with an invite code) or log in; and what a new device of an account that already
-// has devices is told.
+// Register (with an invite code) or log in. (A new device of an account that already has
+// devices is linked on the screen of Linking.tsx.)
 
 import { useState } from "preact/hooks";
-import { attempt, cancelLink, forgetDevice, knownUser, login, register, startNewIdentity } from "./store.js";
+import { attempt, forgetDevice, knownUser, login, register } from "./store.js";
 
 export function Auth() {
   const params = new URLSearchParams(location.search);
@@ -74,44 +74,6 @@ export function Auth() {
           </button>
         </p>
       )}
-    </main>
-  );
-}
-
-/** An account that already has devices: this one must be linked from one of them. */
-export function LinkRequired() {
-  const [busy, setBusy] = useState(false);
-  return (
-    <main class="auth">
-      <h1>Link this device</h1>
-      <p>
-        This account already has devices. Its conversations are encrypted for them only, so this browser has to be linked
-        to your identity from a device that is signed in (it shows a 16-digit link code on both).
-      </p>
-      <p>
-        <strong>Linking from the web client is not available yet.</strong> Use <code>securevox-cli</code> on a signed-in
-        device, or start a new identity here.
-      </p>
-      <p class="warning">
-        Starting a new identity replaces your identity key: your other devices are signed out of chat and your contacts
-        see a new safety number.
-      </p>
-      <div class="row">
-        <button type="button" onClick={cancelLink}>
-          Back
-        </button>
-        <button
-          type="button"
-          class="danger"
-          disabled={busy}
-          onClick={() => {
-            setBusy(true);
-            void attempt(startNewIdentity).finally(() => { setBusy(false); });
-          }}
-        >
-          Start a new identity
-        </button>
-      </div>
     </main>
   );
 }

@@ -1,6 +1,6 @@
 // Calls on screen: the call buttons of a conversation, the incoming-call screen, the call in
 // progress (local and remote video or audio tiles, mute, device switching, hang up, duration),
-// how the last call ended, and the call history.
+// how the last call ended, and the call history; a call's line in its conversation.
 
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { Media, Participant } from "../core/calls.js";
@@ -22,6 +22,7 @@ import {
   switchDevice,
   toggleMute,
 } from "./callstate.js";
+import { callText, isMissed, markCallsSeen, type HistoryItem } from "./calllog.js";
 import { attempt, me, nameOf, now } from "./store.js";
 
 /** The audio and video call buttons of a conversation with `members` (user ids). */
@@ -134,9 +135,15 @@ function InCall() {
     <section class="in-call" aria-label="Call" data-session={call.sessionId} data-version={version}>
       <header class="row">
         <h2 class="grow">{participants.length === 0 ? "Calling…" : participants.map((p) => nameOf(p.userId)).join(", ")}</h2>
-        <span class="duration" aria-label="Call duration">
-          {connected ? clock(call.duration(now.value)) : "connecting…"}
-        </span>
+        {call.reconnecting ? (
+          <span class="reconnecting" role="status">
+            Reconnecting…
+          </span>
+        ) : (
+          <span class="duration" aria-label="Call duration">
+            {connected ? clock(call.duration(now.value)) : "connecting…"}
+          </span>
+        )}
       </header>
       <div class="tiles">
         {participants.map((p) => (
@@ -194,5 +201,25 @@ export function CallHistory() {
         })}
       </ul>
     </section>
+  );
+}
+
+/** A call in its conversation's timeline ("Missed video call", "Video call · No answer", …);
+ *  a missed call on screen counts as seen. */
+export function CallLine({ call, conversationId }: { call: HistoryItem; conversationId: string }) {
+  const missed = isMissed(call);
+  const self = me.value?.id;
+  useEffect(() => {
+    if (missed && self !== undefined) markCallsSeen(self, conversationId, call.created_at);
+  }, [missed, self, conversationId, call.created_at]);
+  return (
+    <li class={`call-line center ${missed ? "missed" : "muted"}`} data-session={call.session_id} data-outcome={call.outcome ?? call.state} data-direction={call.direction}>
+      <span class="call-line-text">
+        {call.media === "video" ? "📹" : "📞"} {callText(call)}
+      </span>{" "}
+      <time class="small muted" dateTime={call.created_at}>
+        {new Date(call.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}
+      </time>
+    </li>
   );
 }

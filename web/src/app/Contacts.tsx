@@ -3,6 +3,7 @@
 
 import { useState } from "preact/hooks";
 import type { UserView } from "../core/index.js";
+import { keyChanges } from "./KeyWarnings.js";
 import { attempt, contacts, presence, safetyNumberWith, searchUsers, setContact } from "./store.js";
 
 export function PresenceDot({ userId }: { userId: string }) {
@@ -58,6 +59,7 @@ export function Contacts() {
             <span class="grow">
               {c.user.username}
               {c.state === "blocked" && <span class="muted small"> (blocked)</span>}
+              {keyChanges.value.get(c.user.id)?.identityChanged === true && <span class="warning small"> · safety number changed</span>}
             </span>
             {c.state === "contact" ? (
               <>

@@ -18,7 +18,10 @@ import {
   typing,
 } from "./store.js";
 import { fold, typingNow, type Entry } from "./timeline.js";
-import { CallButtons } from "./Calls.js";
+import { CallButtons, CallLine } from "./Calls.js";
+import { callHistory, callsByConversation, interleave } from "./calllog.js";
+import { AttachButton, FileBubble, sendFiles } from "./Attachments.js";
+import { KeyWarnings } from "./KeyWarnings.js";
 
 const REACTIONS = ["👍", "❤️", "😂"];
 
@@ -27,6 +30,7 @@ export function ConversationView({ id }: { id: string }) {
   const self = me.value;
   const messages = history.value.get(id) ?? [];
   const timeline = fold(messages, self?.id ?? "", blockedIds());
+  const calls = callsByConversation(callHistory.value, conversations.value).get(id) ?? [];
   const [draft, setDraft] = useState("");
   const [editing, setEditing] = useState<number | undefined>(undefined);
   const [busy, setBusy] = useState(false);
@@ -65,7 +69,19 @@ export function ConversationView({ id }: { id: string }) {
   };
 
   return (
-    <section class="chat" aria-label={`Conversation ${titleOf(conversation)}`}>
+    <section
+      class="chat"
+      aria-label={`Conversation ${titleOf(conversation)}`}
+      onDragOver={(e) => {
+        if (e.dataTransfer?.types.includes("Files") === true) e.preventDefault();
+      }}
+      onDrop={(e) => {
+        const files = [...(e.dataTransfer?.files ?? [])];
+        if (files.length === 0) return;
+        e.preventDefault();
+        void sendFiles(id, files);
+      }}
+    >
       <header class="chat-header row">
         <button type="button" class="back" onClick={() => { selected.value = undefined; }} aria-label="Back to conversations">
           ←
@@ -74,9 +90,10 @@ export function ConversationView({ id }: { id: string }) {
         <span class="muted small">{conversation.kind === "group" ? `${conversation.members?.length ?? 0} members` : "1:1"} · end-to-end encrypted</span>
         <CallButtons members={(conversation.members ?? []).map((m) => m.user_id)} />
       </header>
+      <KeyWarnings members={(conversation.members ?? []).map((m) => m.user_id)} />
       <ol class="messages" aria-label="Messages" aria-live="polite">
-        {timeline.entries.length === 0 && <li class="muted center">No messages yet. Say hello!</li>}
-        {timeline.entries.map((entry) => (
+        {timeline.entries.length === 0 && calls.length === 0 && <li class="muted center">No messages yet. Say hello!</li>}
+        {interleave(timeline.entries, calls).map((entry) => "session_id" in entry ? <CallLine key={entry.session_id} call={entry} conversationId={id} /> : (
           <Bubble
             key={entry.seq}
             entry={entry}
@@ -104,6 +121,7 @@ export function ConversationView({ id }: { id: string }) {
             ✕
           </button>
         )}
+        {editing === undefined && <AttachButton conversationId={id} />}
         <label class="grow">
           <span class="sr-only">{editing === undefined ? "Message" : "Edit message"}</span>
           <textarea
@@ -117,6 +135,12 @@ export function ConversationView({ id }: { id: string }) {
               if (e.currentTarget.value !== "") sendTyping(id, true);
             }}
             onBlur={() => { sendTyping(id, false); }}
+            onPaste={(e) => {
+              const files = [...(e.clipboardData?.files ?? [])];
+              if (files.length === 0) return;
+              e.preventDefault();
+              void sendFiles(id, files);
+            }}
             onKeyDown={(e) => {
               if (e.key === "Enter" && !e.shiftKey) {
                 e.preventDefault();
@@ -151,8 +175,8 @@ function Bubble({ entry, group, me, onEdit, onDelete, onReact }: BubbleProps) {
       <div class="bubble">
         {entry.deleted ? (
           <em class="muted">message deleted</em>
-        ) : entry.kind === "file" ? (
-          <span>📎 {entry.body}</span>
+        ) : entry.file !== undefined ? (
+          <FileBubble file={entry.file} />
         ) : entry.kind === "unknown" ? (
           <em class="muted">a message this app cannot show</em>
         ) : (

@@ -4,6 +4,7 @@
 import { useState } from "preact/hooks";
 import { attempt, blockedIds, contacts, conversations, createConversation, history, me, selected, titleOf } from "./store.js";
 import { fold, preview } from "./timeline.js";
+import { missedUnread } from "./calllog.js";
 
 export function Conversations() {
   const [creating, setCreating] = useState(false);
@@ -23,6 +24,8 @@ export function Conversations() {
         {conversations.value.map((c) => {
           const timeline = fold(history.value.get(c.id) ?? [], self?.id ?? "", hidden);
           const title = titleOf(c);
+          // Missed calls count like unread messages until the conversation is seen.
+          const unread = timeline.unread + missedUnread(c.id, conversations.value);
           return (
             <li key={c.id}>
               <button
@@ -37,9 +40,9 @@ export function Conversations() {
                   {c.kind === "group" && <span class="muted small"> · group</span>}
                 </span>
                 <span class="preview muted small">{preview(timeline)}</span>
-                {timeline.unread > 0 && (
-                  <span class="badge" aria-label={`${timeline.unread} unread`}>
-                    {timeline.unread}
+                {unread > 0 && (
+                  <span class="badge" aria-label={`${unread.toString()} unread`}>
+                    {unread}
                   </span>
                 )}
               </button>

@@ -6,7 +6,10 @@
 import { effect, signal } from "@preact/signals";
 import type { Socket } from "socket.io-client";
 import { Call, rtcConfiguration, type Media, type PeerLike, type SignalingSocket } from "../core/calls.js";
+import { callHistory, loadSeenCalls, type HistoryItem } from "./calllog.js";
 import { currentClient, fail, liveSocket, me, nameOf } from "./store.js";
+
+export { callHistory, clock, type HistoryItem } from "./calllog.js";
 
 /** The participant limit per call (the caller included). */
 export const CALL_LIMIT = 4;
@@ -19,20 +22,6 @@ export interface Incoming {
   invitees: string[];
 }
 
-export interface HistoryItem {
-  session_id: string;
-  caller_id: string;
-  direction: "incoming" | "outgoing";
-  media: Media;
-  members: string[];
-  state: string;
-  outcome: "completed" | "missed" | "declined" | "cancelled" | "failed" | null;
-  duration_s: number;
-  created_at: string;
-  answered_at: string | null;
-  ended_at: string | null;
-}
-
 export const incoming = signal<Incoming | undefined>(undefined);
 export const activeCall = signal<Call | undefined>(undefined);
 /** Bumped on every change of the active call (the `Call` itself is mutable). */
@@ -41,7 +30,6 @@ export const callVersion = signal(0);
 export const localStream = signal<MediaStream | undefined>(undefined);
 /** Why the last call ended, shown until dismissed or another call starts. */
 export const endedReason = signal<string | undefined>(undefined);
-export const callHistory = signal<HistoryItem[]>([]);
 /** Whether this side started the active call (hanging up before an answer cancels it). */
 let startedHere = false;
 let answered = false;
@@ -79,6 +67,10 @@ function begin(sessionId: string, kind: Media, stream: MediaStream, rtcConfig: R
     localStream: stream,
     rtcConfig,
     createPeer: (config) => new RTCPeerConnection(config) as unknown as PeerLike,
+    stillLive: async () => {
+      await refreshCallHistory();
+      return callHistory.value.find((c) => c.session_id === sessionId)?.state !== "ended";
+    },
     onChange: (c) => {
       callVersion.value++;
       if (c.participants.size > 0) answered = true;
@@ -169,15 +161,6 @@ export async function refreshCallHistory(): Promise<void> {
   callHistory.value = page.calls;
 }
 
-/** `12:05` or `1:02:05`. */
-export function clock(seconds: number): string {
-  const h = Math.floor(seconds / 3600);
-  const m = Math.floor((seconds % 3600) / 60);
-  const s = seconds % 60;
-  const two = (n: number) => String(n).padStart(2, "0");
-  return h > 0 ? `${String(h)}:${two(m)}:${two(s)}` : `${String(m)}:${two(s)}`;
-}
-
 export function reasonText(reason: string): string {
   const texts: Record<string, string> = {
     completed: "Call ended",
@@ -188,6 +171,7 @@ export function reasonText(reason: string): string {
     abandoned: "Call ended: everyone left",
     idle: "Call ended: idle",
     server_stopped: "Call ended: the server stopped",
+    connection_lost: "Call ended while you were disconnected",
   };
   return texts[reason] ?? `Call ended (${reason})`;
 }
@@ -224,6 +208,8 @@ effect(() => {
   s.on("call_declined", stop);
   s.on("call_ended", ended);
   s.on("call_accepted", accepted);
+  const self = me.peek();
+  if (self !== undefined) loadSeenCalls(self.id);
   void refreshCallHistory().catch(fail);
   return () => {
     s.off("incoming_call", ring);
@@ -251,9 +237,25 @@ window.__securevox = {
       audioMuted: c.audioMuted,
       videoMuted: c.videoMuted,
       connectedAt: c.connectedAt,
+      reconnecting: c.reconnecting,
+      rejoins: c.rejoins,
       errors: [...c.errors],
       participants: [...c.participants.values()].map((p) => ({ userId: p.userId, state: p.state, audioMuted: p.audioMuted, videoMuted: p.videoMuted, hasStream: p.stream !== undefined })),
     };
+  },
+  /** `switchDevice` (the fake camera is the only one, so the UI offers no choice). */
+  switchDevice: (kind: "audioinput" | "videoinput", deviceId: string) => switchDevice(kind, deviceId),
+  /** Drops the live connection as a network loss would (the engine.io transport closes, the
+   *  server sees the socket go) and keeps it down for `ms` before Socket.IO reconnects. */
+  dropConnection: (ms: number) => {
+    const s = liveSocket.value;
+    if (s === undefined) return;
+    s.io.reconnection(false);
+    s.io.engine.close();
+    setTimeout(() => {
+      s.io.reconnection(true);
+      s.connect();
+    }, ms);
   },
   stats: async () => {
     const c = activeCall.value;

@@ -1,62 +1,50 @@
-// The app's state, as signals, and the actions that change it: the session (register, log
-// in, stay logged in across reloads, log out), contacts and presence, conversations, the
-// local history with live delivery over Socket.IO, typing indicators and receipts.
+// The app's actions on the session: register, log in (or link this browser), stay logged in
+// across reloads, log out; the live connection that delivers messages, presence and typing;
+// and how errors reach the banner. The state is in state.ts, the chat's actions in chat.ts;
+// both are re-exported here, so screens import everything from this module.
 
-import { batch, signal } from "@preact/signals";
+import { batch } from "@preact/signals";
 import type { Socket } from "socket.io-client";
 import {
   ApiError,
   Client,
   connectInbox,
-  display,
   IndexedDbStorage,
   SecureVoxError,
-  type ContactView,
-  type ConversationView,
   type EphemeralEvent,
   type Message,
   type SyncReport,
-  type UserView,
 } from "../core/index.js";
-import { fold, typingUpdate, undelivered, type Typing } from "./timeline.js";
+import { typingUpdate } from "./timeline.js";
+import { acknowledge, refreshContacts, refreshConversations } from "./chat.js";
+import {
+  banner,
+  commitsApplied,
+  connection,
+  conversations,
+  contacts,
+  history,
+  knownUser,
+  liveSocket,
+  maybeClient,
+  me,
+  names,
+  now,
+  phase,
+  presence,
+  selected,
+  setClient,
+  typing,
+  type Banner,
+  type Presence,
+} from "./state.js";
 
-export type Phase = "loading" | "auth" | "link" | "app";
-export type Connection = "connecting" | "connected" | "reconnecting" | "offline";
-export type Presence = "online" | "away" | "offline";
+export * from "./state.js";
+export * from "./chat.js";
 
-export interface Banner {
-  code: string;
-  message: string;
-}
-
-export const phase = signal<Phase>("loading");
-/** The username of the stored profile when logged out (prefilled on the login form). */
-export const knownUser = signal<string | undefined>(undefined);
-export const me = signal<{ id: string; username: string } | undefined>(undefined);
-export const banner = signal<Banner | undefined>(undefined);
-export const connection = signal<Connection>("connecting");
-export const contacts = signal<ContactView[]>([]);
-export const presence = signal<ReadonlyMap<string, Presence>>(new Map());
-export const conversations = signal<ConversationView[]>([]);
-export const history = signal<ReadonlyMap<string, readonly Message[]>>(new Map());
-export const typing = signal<ReadonlyMap<string, Typing>>(new Map());
-export const selected = signal<string | undefined>(undefined);
-/** Usernames by user id: contacts, search results, and this user. */
-export const names = signal<ReadonlyMap<string, string>>(new Map());
-/** Ticks every second, so that typing indicators expire on screen. */
-export const now = signal(Date.now());
-
-let client: Client | undefined;
 let storage: IndexedDbStorage | undefined;
 let socket: Socket | undefined;
-/** The live Socket.IO connection (chat and call events share it), while logged in. */
-export const liveSocket = signal<Socket | undefined>(undefined);
 const server = (): string => location.origin;
-
-export function currentClient(): Client {
-  if (client === undefined) throw new SecureVoxError("invalid_state", "not logged in");
-  return client;
-}
 
 // ----- errors ---------------------------------------------------------------------------------
 
@@ -95,16 +83,6 @@ export async function attempt(work: () => Promise<unknown>): Promise<boolean> {
     fail(e);
     return false;
   }
-}
-
-function remember(users: UserView[]): void {
-  const next = new Map(names.value);
-  for (const u of users) next.set(u.id, u.username);
-  names.value = next;
-}
-
-export function nameOf(userId: string): string {
-  return names.value.get(userId) ?? `user ${userId.slice(0, 8)}`;
 }
 
 // ----- session ----------------------------------------------------------------------------------
@@ -177,23 +155,29 @@ export function cancelLink(): void {
   phase.value = "auth";
 }
 
+/** Asks to link this browser to the account of the login that needs it (Linking.tsx). */
+export async function requestLink() {
+  if (pendingLogin === undefined) throw new SecureVoxError("invalid_state", "log in first");
+  const { username, password } = pendingLogin;
+  return Client.requestLink(server(), username, password, { storage: await openStorage() });
+}
+
+/** This browser was linked and set up: into the chat. */
+export async function linked(c: Client): Promise<void> {
+  pendingLogin = undefined;
+  await start(c);
+}
+
 /** Ends the session on the server; the device's keys, groups and history stay here, so
  *  logging in again as the same user continues with them. */
 export async function logout(endSession = true): Promise<void> {
-  const c = client;
+  const c = maybeClient();
   socket?.disconnect();
   socket = undefined;
-  liveSocket.value = undefined;
-  client = undefined;
-  if (c !== undefined) {
-    // A session the server ended already needs no request (it would only be refused).
-    if (endSession) await c.logout().catch(() => undefined);
-    c.profile.accessToken = "";
-    c.profile.refreshToken = "";
-    await c.storage.saveProfile(c.profile);
-    knownUser.value = c.profile.username;
-  }
+  // Off the app's screens first: nothing on them may still reach for the client.
   batch(() => {
+    liveSocket.value = undefined;
+    if (c !== undefined) knownUser.value = c.profile.username;
     me.value = undefined;
     contacts.value = [];
     conversations.value = [];
@@ -202,6 +186,14 @@ export async function logout(endSession = true): Promise<void> {
     banner.value = undefined;
     phase.value = "auth";
   });
+  setClient(undefined);
+  if (c !== undefined) {
+    // A session the server ended already needs no request (it would only be refused).
+    if (endSession) await c.logout().catch(() => undefined);
+    c.profile.accessToken = "";
+    c.profile.refreshToken = "";
+    await c.storage.saveProfile(c.profile);
+  }
 }
 
 /** Deletes this browser's SecureVox data (another user can then log in here). */
@@ -213,7 +205,7 @@ export async function forgetDevice(): Promise<void> {
 }
 
 async function start(c: Client): Promise<void> {
-  client = c;
+  setClient(c);
   batch(() => {
     me.value = { id: c.userId, username: c.username };
     names.value = new Map([[c.userId, c.username]]);
@@ -303,118 +295,11 @@ async function take(report: SyncReport): Promise<void> {
     }
     history.value = next;
   }
+  if (report.commits > 0) commitsApplied.value += report.commits;
   if (report.joined.length > 0 || report.removedFrom.length > 0) await refreshConversations().catch(fail);
   if (report.warnings.length > 0) {
     banner.value = { code: "unverified_member", message: `a group member's device is not vouched for by their identity key: ${report.warnings.join("; ")}` };
   }
   const touched = new Set(report.messages.filter((m) => !m.outgoing).map((m) => m.conversationId));
   for (const id of touched) await acknowledge(id);
-}
-
-// ----- receipts ---------------------------------------------------------------------------------
-
-const acknowledging = new Map<string, Promise<void>>();
-
-/** Sends `read` for the shown conversation's unread messages, `delivered` for the others'
- *  (one at a time per conversation, so that no receipt is sent twice). */
-export function acknowledge(conversationId: string): Promise<void> {
-  const run = (acknowledging.get(conversationId) ?? Promise.resolve()).then(() => sendReceipts(conversationId));
-  acknowledging.set(conversationId, run);
-  return run;
-}
-
-async function sendReceipts(conversationId: string): Promise<void> {
-  const c = client;
-  const self = me.value;
-  if (c === undefined || self === undefined) return;
-  const messages = history.value.get(conversationId) ?? [];
-  const shown = selected.value === conversationId && document.visibilityState === "visible";
-  try {
-    if (shown) {
-      const unread = fold(messages, self.id).unreadSeqs;
-      if (unread.length > 0) await send(conversationId, { type: "receipt", status: "read", targets: unread });
-    } else {
-      const pending = undelivered(messages, self.id);
-      if (pending.length > 0) await send(conversationId, { type: "receipt", status: "delivered", targets: pending });
-    }
-  } catch {
-    // A receipt is a courtesy: a failure (e.g. removed from the group) is not worth a banner.
-  }
-}
-
-// ----- contacts ---------------------------------------------------------------------------------
-
-export async function refreshContacts(): Promise<void> {
-  const list = await currentClient().api.json<ContactView[]>("GET", "/api/v1/contacts");
-  remember(list.map((c) => c.user));
-  contacts.value = list;
-}
-
-export async function searchUsers(query: string): Promise<UserView[]> {
-  const users = await currentClient().api.json<UserView[]>("GET", `/api/v1/users/search?q=${encodeURIComponent(query)}&limit=20`);
-  remember(users);
-  return users.filter((u) => u.id !== me.value?.id);
-}
-
-export async function setContact(userId: string, action: "add" | "remove" | "block" | "unblock"): Promise<void> {
-  const path = `/api/v1/contacts/${encodeURIComponent(userId)}${action === "block" || action === "unblock" ? "/block" : ""}`;
-  await currentClient().api.request(action === "add" || action === "block" ? "PUT" : "DELETE", path);
-  await refreshContacts();
-}
-
-export function blockedIds(): Set<string> {
-  return new Set(contacts.value.filter((c) => c.state === "blocked").map((c) => c.user.id));
-}
-
-export async function safetyNumberWith(username: string): Promise<string> {
-  return display(await currentClient().safetyNumber(username));
-}
-
-// ----- conversations ----------------------------------------------------------------------------
-
-export async function refreshConversations(): Promise<void> {
-  conversations.value = await currentClient().api.json<ConversationView[]>("GET", "/api/v1/conversations");
-}
-
-/** Unread messages over all conversations. */
-export function totalUnread(): number {
-  const self = me.value?.id ?? "";
-  const hidden = blockedIds();
-  let total = 0;
-  for (const c of conversations.value) total += fold(history.value.get(c.id) ?? [], self, hidden).unread;
-  return total;
-}
-
-export function titleOf(conversation: ConversationView): string {
-  if (conversation.name !== undefined && conversation.name !== null && conversation.name !== "") return conversation.name;
-  const others = (conversation.members ?? []).map((m) => m.user_id).filter((id) => id !== me.value?.id);
-  return others.length === 0 ? "just you" : others.map(nameOf).join(", ");
-}
-
-/** Creates a 1:1 conversation (one user, no name) or a group; selects it. */
-export async function createConversation(name: string, usernames: string[]): Promise<void> {
-  const c = currentClient();
-  const id = usernames.length === 1 && name === "" ? await c.createDirect(usernames[0] ?? "") : await c.createGroup(name, usernames);
-  await refreshConversations();
-  selected.value = id;
-}
-
-export async function send(conversationId: string, content: Parameters<Client["sendContent"]>[1]): Promise<void> {
-  const sent = await currentClient().sendContent(conversationId, content);
-  const next = new Map(history.value);
-  next.set(conversationId, [...(next.get(conversationId) ?? []), sent]);
-  history.value = next;
-}
-
-let lastTyping = 0;
-
-/** Tells the others this user is typing (at most every 3 s), or stopped. */
-export function sendTyping(conversationId: string, active: boolean): void {
-  const t = Date.now();
-  if (active && t - lastTyping < 3000) return;
-  // Nothing to take back when no indicator was sent.
-  if (!active && lastTyping === 0) return;
-  lastTyping = active ? t : 0;
-  // Typing is best-effort: nothing to report when it does not get through.
-  client?.sendEphemeral(conversationId, { type: "typing", active }).catch(() => undefined);
 }

@@ -2,7 +2,7 @@
 // text and files with their edits, deletions, reactions and receipts, and how many of the
 // others' messages this user has not read yet. Pure functions, no framework: unit-tested.
 
-import type { Message } from "../core/index.js";
+import type { FileContent, Message } from "../core/index.js";
 
 export interface Entry {
   /** The server's seq (every stored message has one). */
@@ -14,6 +14,8 @@ export interface Entry {
   kind: "text" | "file" | "unknown";
   /** The text (latest edit), the file name, or the raw plaintext of an unknown type. */
   body: string;
+  /** What a file message points to (kind `file`). */
+  file?: FileContent;
   edited: boolean;
   deleted: boolean;
   /** emoji → users who reacted with it (in order). */
@@ -52,6 +54,7 @@ export function fold(messages: readonly Message[], me: string, hidden: ReadonlyS
           time: m.time,
           kind: c.type,
           body: c.type === "text" ? c.body : c.type === "file" ? c.name : c.raw,
+          ...(c.type === "file" ? { file: c } : {}),
           edited: false,
           deleted: false,
           reactions: new Map(),
@@ -75,6 +78,7 @@ export function fold(messages: readonly Message[], me: string, hidden: ReadonlyS
         if (target?.senderUserId !== m.senderUserId) break;
         target.deleted = true;
         target.body = "";
+        delete target.file;
         target.reactions.clear();
         break;
       }

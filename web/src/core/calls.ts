@@ -5,44 +5,32 @@
 //
 // Who offers: a participant who joins sends an offer to everyone already in the call (the
 // `participants` of its `call_joined`); those already in answer. The server orders joins, so
-// for each pair exactly one side offers — no glare.
+// for each pair exactly one side offers.
+//
+// Resuming: when the socket drops, the server keeps the participant for its grace period. On
+// reconnecting the call sends `join_call` again and offers an ICE restart to everyone listed,
+// so media recovers on the same peer connections. If the call ended meanwhile, the join is
+// refused and the call ends here too. Two offers crossing (both sides rejoined) are settled as
+// in "perfect negotiation": the side with the smaller user id yields. An offer or answer with
+// another DTLS fingerprint comes from a new peer connection (the other side was dropped and
+// joined again): ours is replaced by a new one as well.
 
-/** The part of a Socket.IO client this module uses. */
-export interface SignalingSocket {
-  emit(event: string, ...args: unknown[]): unknown;
-  on(event: string, listener: (payload: never) => void): unknown;
-  off(event: string, listener: (payload: never) => void): unknown;
-}
+import {
+  candidateOf,
+  description,
+  fingerprint,
+  type Ack,
+  type Described,
+  type Candidate,
+  type Joined,
+  type Media,
+  type Participant,
+  type PeerLike,
+  type ServerEvents,
+  type SignalingSocket,
+} from "./callwire.js";
 
-/** The part of `RTCPeerConnection` this module uses. */
-export interface PeerLike {
-  addTrack(track: MediaStreamTrack, ...streams: MediaStream[]): unknown;
-  getSenders(): { track: MediaStreamTrack | null; replaceTrack(track: MediaStreamTrack | null): Promise<void> }[];
-  createOffer(): Promise<RTCSessionDescriptionInit>;
-  createAnswer(): Promise<RTCSessionDescriptionInit>;
-  setLocalDescription(description: RTCSessionDescriptionInit): Promise<void>;
-  setRemoteDescription(description: RTCSessionDescriptionInit): Promise<void>;
-  addIceCandidate(candidate: RTCIceCandidateInit | null): Promise<void>;
-  close(): void;
-  onicecandidate: ((event: { candidate: { toJSON(): RTCIceCandidateInit } | null }) => void) | null;
-  ontrack: ((event: { streams: readonly MediaStream[] }) => void) | null;
-  onconnectionstatechange: (() => void) | null;
-  readonly connectionState: string;
-  /** `RTCPeerConnection.getStats` (diagnostics; fakes may leave it out). */
-  getStats?(): Promise<RTCStatsReport>;
-}
-
-export type Media = "audio" | "video";
-
-export interface Participant {
-  userId: string;
-  audioMuted: boolean;
-  videoMuted: boolean;
-  /** What they send us, once it arrives. */
-  stream: MediaStream | undefined;
-  /** The peer connection's state (`new`, `connecting`, `connected`, `failed`, …). */
-  state: string;
-}
+export { rtcConfiguration, type Media, type Participant, type PeerLike, type SignalingSocket } from "./callwire.js";
 
 export interface CallOptions {
   sessionId: string;
@@ -57,49 +45,9 @@ export interface CallOptions {
   rtcConfig: RTCConfiguration;
   /** Called after every change (participants, streams, mute, end). */
   onChange?: (call: Call) => void;
-}
-
-interface Joined {
-  sessionId: string;
-  participants: { userId: string; audioMuted?: boolean; videoMuted?: boolean }[];
-}
-interface Described {
-  sessionId?: string;
-  fromUserId: string;
-  sdp: RTCSessionDescriptionInit | string;
-}
-interface Candidate {
-  sessionId?: string;
-  fromUserId: string;
-  candidate: RTCIceCandidateInit | string | null;
-  sdpMid?: string | null;
-  sdpMLineIndex?: number | null;
-}
-interface Muted {
-  sessionId?: string;
-  userId: string;
-  muted: boolean;
-}
-interface Left {
-  sessionId?: string;
-  userId: string;
-}
-interface Ended {
-  sessionId: string;
-  reason: string;
-}
-
-/** The server's events a call listens to, and their payloads. */
-interface ServerEvents {
-  call_joined: Joined;
-  participant_joined: Left;
-  offer: Described;
-  answer: Described;
-  ice_candidate: Candidate;
-  mute_audio: Muted;
-  mute_video: Muted;
-  participant_left: Left;
-  call_ended: Ended;
+  /** Asked before rejoining: false when the call ended while the socket was down (e.g. from
+   *  `GET /api/v1/calls`), so that the call ends here without a refused `join_call`. */
+  stillLive?: () => Promise<boolean>;
 }
 
 /** One call this device takes part in. */
@@ -110,10 +58,15 @@ export class Call {
   readonly participants = new Map<string, Participant>();
   audioMuted = false;
   videoMuted = false;
-  /** Set when the call is over: the server's reason (`completed`, `declined`, …) or `left`. */
+  /** Set when the call is over: the server's reason (`completed`, `declined`, …), `left`, or
+   *  `connection_lost` (the server no longer had the call when the socket came back). */
   ended: string | undefined;
   /** When media first flowed (ms since the epoch), for the call's duration. */
   connectedAt: number | undefined;
+  /** The socket dropped; the call rejoins when it is back (media may still flow meanwhile). */
+  reconnecting = false;
+  /** How many times the call rejoined after the socket came back. */
+  rejoins = 0;
   /** Failures in handling signaling (also reported through `onChange`). */
   readonly errors: string[] = [];
 
@@ -121,7 +74,13 @@ export class Call {
   private readonly peers = new Map<string, PeerLike>();
   /** Candidates that came before their peer's remote description. */
   private readonly pending = new Map<string, (RTCIceCandidateInit | null)[]>();
+  /** Peers whose remote description is set (candidates can be added). */
+  private readonly described = new Set<string>();
   private readonly listeners: [string, (payload: never) => void][] = [];
+  /** A `join_call` after a reconnection is on its way: its `call_joined` restarts ICE. */
+  private rejoining = false;
+  /** Mutes changed while the socket was down, to tell the others once it is back. */
+  private readonly unsentMutes = new Set<Media>();
 
   constructor(options: CallOptions) {
     this.options = options;
@@ -131,7 +90,7 @@ export class Call {
     const on = <K extends keyof ServerEvents>(event: K, handler: (payload: ServerEvents[K]) => Promise<void> | void) => {
       const listener = (payload: ServerEvents[K]) => {
         if (this.ended !== undefined) return;
-        const sessionId = (payload as { sessionId?: string } | undefined)?.sessionId;
+        const sessionId = typeof payload === "object" ? (payload as { sessionId?: string }).sessionId : undefined;
         if (sessionId !== undefined && sessionId !== this.sessionId) return;
         Promise.resolve(handler(payload)).catch((e: unknown) => {
           this.fail(`${event}: ${e instanceof Error ? e.message : String(e)}`);
@@ -162,6 +121,13 @@ export class Call {
     });
     on("call_ended", (p) => {
       this.finish(p.reason);
+    });
+    on("disconnect", () => {
+      this.reconnecting = true;
+      this.changed();
+    });
+    on("connect", () => {
+      if (this.reconnecting) return this.rejoin();
     });
   }
 
@@ -197,7 +163,7 @@ export class Call {
     for (const track of tracks ?? []) track.enabled = !muted;
     if (kind === "audio") this.audioMuted = muted;
     else this.videoMuted = muted;
-    this.options.socket.emit(kind === "audio" ? "mute_audio" : "mute_video", { muted });
+    if (!this.send(kind === "audio" ? "mute_audio" : "mute_video", { muted })) this.unsentMutes.add(kind);
     this.changed();
   }
 
@@ -224,6 +190,29 @@ export class Call {
     return this.connectedAt === undefined ? 0 : Math.floor((now - this.connectedAt) / 1000);
   }
 
+  /** Emits a relay unless the socket is down (Socket.IO would buffer it and send it before our
+   *  `join_call`, and the server would refuse it); false when not sent. */
+  private send(event: string, payload: object): boolean {
+    if (this.options.socket.connected === false) return false;
+    this.options.socket.emit(event, payload);
+    return true;
+  }
+
+  private async rejoin(): Promise<void> {
+    this.rejoins++;
+    const live = await (this.options.stillLive?.() ?? Promise.resolve(true)).catch(() => true);
+    if (this.ended !== undefined) return;
+    if (!live) {
+      this.finish("connection_lost");
+      return;
+    }
+    this.rejoining = true;
+    this.options.socket.emit("join_call", { sessionId: this.sessionId }, (ack: Ack | undefined) => {
+      // The call ended while we were away.
+      if (ack?.ok === false) this.finish("connection_lost");
+    });
+  }
+
   private participant(userId: string): Participant {
     let participant = this.participants.get(userId);
     if (participant === undefined) {
@@ -241,59 +230,113 @@ export class Call {
     for (const track of this.options.localStream?.getTracks() ?? []) {
       peer.addTrack(track, this.options.localStream as MediaStream);
     }
+    // A replaced peer connection may still fire: only the current one speaks.
+    const current = () => this.peers.get(userId) === peer;
     peer.onicecandidate = (event) => {
-      this.options.socket.emit("ice_candidate", {
+      if (!current()) return;
+      this.send("ice_candidate", {
         sessionId: this.sessionId,
         targetUserId: userId,
         candidate: event.candidate === null ? null : event.candidate.toJSON(),
       });
     };
     peer.ontrack = (event) => {
+      if (!current()) return;
       this.participant(userId).stream = event.streams[0];
       this.changed();
     };
     peer.onconnectionstatechange = () => {
+      if (!current()) return;
       this.participant(userId).state = peer.connectionState;
       if (peer.connectionState === "connected" && this.connectedAt === undefined) {
         this.connectedAt = Date.now();
-        this.options.socket.emit("call_connected", { sessionId: this.sessionId });
+        this.send("call_connected", { sessionId: this.sessionId });
       }
       this.changed();
     };
     return peer;
   }
 
+  /** Sends `userId` an offer (an ICE restart on an existing peer connection). */
+  private async offer(userId: string, iceRestart: boolean): Promise<void> {
+    const peer = this.peer(userId);
+    const offer = await peer.createOffer(iceRestart ? { iceRestart: true } : undefined);
+    await peer.setLocalDescription(offer);
+    this.send("offer", { sessionId: this.sessionId, targetUserId: userId, sdp: offer });
+  }
+
   private async joined(payload: Joined): Promise<void> {
-    // Everyone already here gets an offer from us, the newcomer.
-    for (const other of payload.participants) {
-      if (other.userId === this.userId) continue;
+    const rejoined = this.rejoining;
+    this.rejoining = false;
+    this.reconnecting = false;
+    const others = payload.participants.filter((p) => p.userId !== this.userId);
+    if (rejoined) {
+      // Whoever left while we were away is gone; our mutes of that time are news.
+      for (const userId of [...this.participants.keys()]) {
+        if (!others.some((o) => o.userId === userId)) this.drop(userId);
+      }
+      for (const kind of this.unsentMutes) this.send(kind === "audio" ? "mute_audio" : "mute_video", { muted: kind === "audio" ? this.audioMuted : this.videoMuted });
+      this.unsentMutes.clear();
+    }
+    this.changed();
+    // Everyone already here gets an offer from us, the newcomer (or the one back).
+    for (const other of others) {
       const participant = this.participant(other.userId);
       participant.audioMuted = other.audioMuted ?? false;
       participant.videoMuted = other.videoMuted ?? false;
-      const peer = this.peer(other.userId);
-      const offer = await peer.createOffer();
-      await peer.setLocalDescription(offer);
-      this.options.socket.emit("offer", { sessionId: this.sessionId, targetUserId: other.userId, sdp: offer });
+      await this.offer(other.userId, this.peers.has(other.userId));
     }
     this.changed();
   }
 
   private async offered(payload: Described): Promise<void> {
-    this.participant(payload.fromUserId);
-    const peer = this.peer(payload.fromUserId);
-    await peer.setRemoteDescription(description(payload.sdp, "offer"));
-    await this.flush(payload.fromUserId, peer);
+    const from = payload.fromUserId;
+    const offer = description(payload.sdp, "offer");
+    this.participant(from);
+    let peer = this.peers.get(from);
+    if (peer !== undefined && this.described.has(from)) {
+      const before = peer.remoteDescription?.sdp;
+      // The same offer again (sent twice when offers crossed): already answered.
+      if (before === offer.sdp && (peer.signalingState ?? "stable") === "stable") return;
+      if (fingerprint(before) !== fingerprint(offer.sdp)) {
+        this.replace(from);
+        peer = undefined;
+      }
+    }
+    peer ??= this.peer(from);
+    if (peer.signalingState === "have-local-offer") {
+      // Offers crossed: the greater user id keeps its own, and sends it again in case the
+      // first went to a socket that had dropped; the other yields.
+      if (this.userId > from) {
+        if (peer.localDescription) this.send("offer", { sessionId: this.sessionId, targetUserId: from, sdp: peer.localDescription });
+        return;
+      }
+      await peer.setLocalDescription({ type: "rollback" });
+    }
+    await peer.setRemoteDescription(offer);
+    await this.flush(from, peer);
     const answer = await peer.createAnswer();
     await peer.setLocalDescription(answer);
-    this.options.socket.emit("answer", { sessionId: this.sessionId, targetUserId: payload.fromUserId, sdp: answer });
+    this.send("answer", { sessionId: this.sessionId, targetUserId: from, sdp: answer });
     this.changed();
   }
 
   private async answered(payload: Described): Promise<void> {
-    const peer = this.peers.get(payload.fromUserId);
-    if (peer === undefined) throw new Error(`an answer from ${payload.fromUserId}, who was sent no offer`);
-    await peer.setRemoteDescription(description(payload.sdp, "answer"));
-    await this.flush(payload.fromUserId, peer);
+    const from = payload.fromUserId;
+    const peer = this.peers.get(from);
+    if (peer === undefined) throw new Error(`an answer from ${from}, who was sent no offer`);
+    // An answer to an offer we rolled back (offers crossed) is stale.
+    if (peer.signalingState === "stable") return;
+    const answer = description(payload.sdp, "answer");
+    const before = this.described.has(from) ? peer.remoteDescription?.sdp : undefined;
+    if (before !== undefined && fingerprint(before) !== fingerprint(answer.sdp)) {
+      // They answered from a new peer connection: start afresh here too.
+      this.replace(from);
+      await this.offer(from, false);
+      return;
+    }
+    await peer.setRemoteDescription(answer);
+    await this.flush(from, peer);
   }
 
   private async candidate(payload: Candidate): Promise<void> {
@@ -308,9 +351,6 @@ export class Call {
     await peer.addIceCandidate(candidate);
   }
 
-  /** Peers whose remote description is set (candidates can be added). */
-  private readonly described = new Set<string>();
-
   private async flush(userId: string, peer: PeerLike): Promise<void> {
     this.described.add(userId);
     const queue = this.pending.get(userId) ?? [];
@@ -318,17 +358,23 @@ export class Call {
     for (const candidate of queue) await peer.addIceCandidate(candidate);
   }
 
-  private drop(userId: string): void {
+  /** Closes the peer connection with `userId` (a new one is made when next needed). */
+  private replace(userId: string): void {
     this.peers.get(userId)?.close();
     this.peers.delete(userId);
     this.described.delete(userId);
     this.pending.delete(userId);
+  }
+
+  private drop(userId: string): void {
+    this.replace(userId);
     this.participants.delete(userId);
   }
 
   private finish(reason: string): void {
     if (this.ended !== undefined) return;
     this.ended = reason;
+    this.reconnecting = false;
     for (const userId of [...this.peers.keys()]) this.drop(userId);
     for (const [event, listener] of this.listeners) this.options.socket.off(event, listener);
     for (const track of this.options.localStream?.getTracks() ?? []) track.stop();
@@ -343,20 +389,4 @@ export class Call {
   private changed(): void {
     this.options.onChange?.(this);
   }
-}
-
-function description(sdp: RTCSessionDescriptionInit | string, type: "offer" | "answer"): RTCSessionDescriptionInit {
-  return typeof sdp === "string" ? { type, sdp } : sdp;
-}
-
-function candidateOf(payload: Candidate): RTCIceCandidateInit | null {
-  const c = payload.candidate;
-  if (c === null) return null;
-  if (typeof c === "string") return { candidate: c, sdpMid: payload.sdpMid ?? null, sdpMLineIndex: payload.sdpMLineIndex ?? null };
-  return c;
-}
-
-/** `GET /api/v1/turn/credentials` → the `RTCConfiguration` for a call (`relay` forces TURN). */
-export function rtcConfiguration(credentials: { ice_servers?: RTCIceServer[] }, relayOnly = false): RTCConfiguration {
-  return { iceServers: credentials.ice_servers ?? [], iceTransportPolicy: relayOnly ? "relay" : "all" };
 }

@@ -4,7 +4,7 @@
 // the storage before the method returns.
 
 import { Api, tokensOf, type ApiOptions } from "./api.js";
-import type { KnownContent, Message } from "./content.js";
+import type { FileContent, KnownContent, Message } from "./content.js";
 import { text as textContent } from "./content.js";
 import { deviceIdOf, saveProfile, type Core } from "./core.js";
 import { toBase64 } from "./encoding.js";
@@ -12,7 +12,9 @@ import { clientError } from "./errors.js";
 import * as groups from "./groups.js";
 import * as inbox from "./inbox.js";
 import * as keys from "./keys.js";
+import * as linking from "./linking.js";
 import * as messaging from "./messaging.js";
+import * as trust from "./trust.js";
 import type { Profile, Storage } from "./storage.js";
 import type { AuthResponse, DeviceView, EphemeralEvent, InboxEvent, UserKeys, UserView } from "./wire.js";
 
@@ -107,12 +109,27 @@ export class Client implements Core {
     }
     const keys = await api.json<UserKeys>("GET", `/api/v1/users/${encodeURIComponent(auth.user.id)}/keys`);
     if (keys.identity_key && options.newIdentity !== true) {
+      // Linking logs in afresh (`requestLink`): this session would only linger.
+      await api.request("POST", "/api/v1/auth/logout").catch(() => undefined);
       throw clientError(
         "link_required",
         "this account already has devices: link this one from a device that is signed in, or start a new identity",
       );
     }
     return Client.setUp(api, auth, options, holder);
+  }
+
+  /** Logs in on a new device (an empty storage) of an account that has devices, and asks to
+   *  link it to the account's identity: show the request's `code`, then `wait()` for a
+   *  signed-in device to approve it (linking.ts). */
+  static requestLink(
+    server: string,
+    username: string,
+    password: string,
+    options: ConnectOptions,
+  ): Promise<linking.PendingLink<Client>> {
+    const linkOptions = { storage: options.storage, deviceName: options.deviceName ?? DEVICE_NAME, fetch: options.fetch };
+    return linking.requestLink(server, username, password, linkOptions, () => Client.open(options));
   }
 
   /** Opens the profile kept in `storage`. */
@@ -193,6 +210,27 @@ export class Client implements Core {
     return messaging.safetyNumber(this, username);
   }
 
+  // ----- linking devices (linking.ts) ---------------------------------------------------------
+
+  /** New devices of this user waiting for approval, with the code each shows. */
+  linkRequests(): Promise<linking.LinkRequest[]> {
+    return linking.linkRequests(this);
+  }
+
+  /** Approves the request whose new device shows `code` (request `id` only, if given). */
+  approveLink(code: string, id?: string): Promise<DeviceView> {
+    return linking.approveLink(this, code, id);
+  }
+
+  rejectLink(id: string): Promise<void> {
+    return linking.rejectLink(this, id);
+  }
+
+  /** Joins by external Commit the user's conversations this device is not in. */
+  joinConversations(): Promise<linking.JoinReport> {
+    return this.exclusive(() => linking.joinConversations(this));
+  }
+
   // ----- groups -------------------------------------------------------------------------------
 
   createGroup(name: string, usernames: string[]): Promise<string> {
@@ -230,12 +268,35 @@ export class Client implements Core {
     return this.exclusive(() => messaging.sendContent(this, conversationId, content));
   }
 
-  sendFile(conversationId: string, name: string, data: Uint8Array): Promise<Message> {
-    return this.exclusive(() => messaging.sendFile(this, conversationId, name, data));
+  sendFile(conversationId: string, name: string, data: Uint8Array, mime?: string): Promise<Message> {
+    return this.exclusive(() => messaging.sendFile(this, conversationId, name, data, mime));
   }
 
   fetchFile(conversationId: string, attachmentId: string): Promise<{ name: string; data: Uint8Array }> {
     return this.exclusive(() => messaging.fetchFile(this, conversationId, attachmentId));
+  }
+
+  /** The largest file the server takes, in bytes (the encrypted blob's limit less the
+   *  AES-GCM tag). */
+  async maxFileBytes(): Promise<number> {
+    const limits = await this.api.json<{ max_bytes: number }>("GET", "/api/v1/attachments/limits");
+    return Math.max(0, limits.max_bytes - 16);
+  }
+
+  /** How `userId`'s keys changed since this device accepted them; `undefined` if they did
+   *  not (the first look accepts them: trust on first use). */
+  checkKeys(userId: string): Promise<trust.KeyChange | undefined> {
+    return trust.checkKeys(this, userId);
+  }
+
+  /** Accepts the keys `change` reported, after the person saw it. */
+  acceptKeys(change: trust.KeyChange): Promise<void> {
+    return trust.acceptKeys(this, change);
+  }
+
+  /** The plaintext of the file a received or sent file message points to. */
+  openFile(file: FileContent): Promise<Uint8Array> {
+    return messaging.openFile(this, file);
   }
 
   /** Fetches and processes the inbox from the cursor. */

@@ -2,7 +2,7 @@
 // Rust client (`securevox_client::Content`) writes it:
 //   {"type":"text","body":"…"}
 //   {"type":"file","attachment":"<id>","key":"<base64 32 bytes>","nonce":"<base64 12 bytes>",
-//    "name":"…","size":123,"sha256":"<hex of the plaintext>"}
+//    "name":"…","size":123,"sha256":"<hex of the plaintext>","mime":"image/png"}  (mime optional)
 //   {"type":"reaction","target":7,"emoji":"👍","remove":false}
 //   {"type":"edit","target":7,"body":"…"}      {"type":"delete","target":7}
 //   {"type":"receipt","status":"delivered"|"read","targets":[7,8]}
@@ -29,6 +29,8 @@ export interface FileContent {
   size: number;
   /** Hex SHA-256 of the plaintext file. */
   sha256: string;
+  /** Its media type, when the sender knew it. */
+  mime?: string;
 }
 
 export interface ReactionContent {
@@ -91,7 +93,16 @@ function wireValue(c: KnownContent): Record<string, unknown> {
     case "text":
       return { type: c.type, body: c.body };
     case "file":
-      return { type: c.type, attachment: c.attachment, key: c.key, nonce: c.nonce, name: c.name, size: c.size, sha256: c.sha256 };
+      return {
+        type: c.type,
+        attachment: c.attachment,
+        key: c.key,
+        nonce: c.nonce,
+        name: c.name,
+        size: c.size,
+        sha256: c.sha256,
+        ...(c.mime === undefined ? {} : { mime: c.mime }),
+      };
     case "reaction":
       return { type: c.type, target: c.target, emoji: c.emoji, remove: c.remove };
     case "edit":
@@ -139,8 +150,18 @@ function known(v: Record<string, unknown>): KnownContent | undefined {
         isString(v.name) &&
         isInteger(v.size) &&
         v.size >= 0 &&
-        isString(v.sha256)
-        ? { type: "file", attachment: v.attachment, key: v.key, nonce: v.nonce, name: v.name, size: v.size, sha256: v.sha256 }
+        isString(v.sha256) &&
+        (v.mime === undefined || v.mime === null || isString(v.mime))
+        ? {
+            type: "file",
+            attachment: v.attachment,
+            key: v.key,
+            nonce: v.nonce,
+            name: v.name,
+            size: v.size,
+            sha256: v.sha256,
+            ...(isString(v.mime) ? { mime: v.mime } : {}),
+          }
         : undefined;
     case "reaction":
       // `remove` may be left out (false).

@@ -8,6 +8,11 @@ export type ClientErrorCode =
   | "http_error" // a non-2xx answer without the server's error body
   | "bad_response" // the server answered something this client cannot read
   | "link_required" // the account has an identity: link this device, or start a new identity
+  | "link_rejected" // the user refused this device's link request on a signed-in device
+  | "link_expired" // the link request is gone (expired, or cancelled)
+  | "link_cancelled" // this device stopped waiting for its link request
+  | "link_code_mismatch" // no pending link request shows the code typed
+  | "bad_envelope" // a link envelope that does not open, or holds something else than the account's identity
   | "not_in_group" // this device is not (or no longer) in the conversation's group
   | "not_vouched" // a key is not signed by its user's identity key
   | "no_key_packages" // a user has no device to add

@@ -6,8 +6,10 @@ export { ApiError, SecureVoxError, errorCode, type ClientErrorCode } from "./err
 export { IndexedDbStorage } from "./idb.js";
 export { checkMembers, type SyncReport } from "./inbox.js";
 export { deviceSignatureMessage, KEY_PACKAGE_BATCH, verifyDevice } from "./keys.js";
+export { PendingLink, type JoinReport, type LinkRequest, type WaitOptions } from "./linking.js";
 export { CIPHERSUITE } from "./mls.js";
 export { connectInbox, type InboxSocketOptions } from "./realtime.js";
 export { digitsOf, display, fingerprint, linkCode, safetyNumber } from "./safety.js";
-export { MemoryStorage, type Profile, type Storage, type StoredKeyPackage } from "./storage.js";
+export { MemoryStorage, type KnownKeys, type Profile, type Storage, type StoredKeyPackage } from "./storage.js";
+export type { KeyChange } from "./trust.js";
 export type { ContactView, ConversationView, EphemeralEvent, InboxEvent, InboxItem, UserView } from "./wire.js";

@@ -90,8 +90,8 @@ function buffer(bytes: Uint8Array): ArrayBuffer {
 }
 
 /** Encrypts `data` with a fresh AES-256-GCM key, uploads it to conversation `id`, and sends
- *  its key, name, size and digest in an MLS message. */
-export async function sendFile(core: Core, id: string, name: string, data: Uint8Array): Promise<Message> {
+ *  its key, name, size, digest and media type (if known) in an MLS message. */
+export async function sendFile(core: Core, id: string, name: string, data: Uint8Array, mime?: string): Promise<Message> {
   const key = crypto.getRandomValues(new Uint8Array(32));
   const nonce = crypto.getRandomValues(new Uint8Array(12));
   const aesKey = await crypto.subtle.importKey("raw", buffer(key), AES_GCM, false, ["encrypt"]);
@@ -109,6 +109,7 @@ export async function sendFile(core: Core, id: string, name: string, data: Uint8
     name,
     size: data.length,
     sha256: toHex(sha256(data)),
+    ...(mime === undefined || mime === "" ? {} : { mime }),
   };
   return sendContent(core, id, content);
 }
@@ -135,7 +136,13 @@ export async function fetchFile(
   if (file === undefined) {
     throw clientError("not_found", `no file message for attachment ${attachmentId} in conversation ${id}`);
   }
-  const sealed = await core.api.bytes("GET", `/api/v1/attachments/${encodeURIComponent(attachmentId)}`);
+  return { name: file.name, data: await openFile(core, file) };
+}
+
+/** Downloads the attachment a file message points to, decrypts it and checks its digest and
+ *  size (no MLS state involved: safe to run beside other operations). */
+export async function openFile(core: Pick<Core, "api">, file: FileContent): Promise<Uint8Array> {
+  const sealed = await core.api.bytes("GET", `/api/v1/attachments/${encodeURIComponent(file.attachment)}`);
   const key = fromBase64(file.key, "file key");
   const nonce = fromBase64(file.nonce, "file nonce");
   if (key.length !== 32 || nonce.length !== 12) throw clientError("integrity_error", "bad file key or nonce length");
@@ -149,7 +156,7 @@ export async function fetchFile(
   if (toHex(sha256(data)) !== file.sha256 || data.length !== file.size) {
     throw clientError("integrity_error", "the attachment's digest or size does not match its message");
   }
-  return { name: file.name, data };
+  return data;
 }
 
 // ----- verification -------------------------------------------------------------------------------

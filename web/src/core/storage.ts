@@ -26,6 +26,16 @@ export interface Profile {
   identitySeed: string;
   /** The `id` of the last inbox item handled. */
   inboxCursor: number;
+  /** Other users' keys as this device accepted them, by user id (trust.ts). */
+  knownKeys?: Record<string, KnownKeys>;
+}
+
+/** A user's keys as this device last accepted them. */
+export interface KnownKeys {
+  /** Base64 of the Ed25519 identity key. */
+  identityKey: string;
+  /** The device ids it vouched for. */
+  devices: string[];
 }
 
 /** A KeyPackage this device uploaded, with the private keys a Welcome to it needs. */

@@ -56,7 +56,8 @@ export interface ConversationView {
   /** The MLS group id (the UTF-8 bytes of `id`), base64. */
   group_id?: string;
   epoch?: number;
-  members?: { user_id: string; role: string }[];
+  /** With the member's username and display name (absent for a deleted account). */
+  members?: { user_id: string; role: string; username?: string; display_name?: string | null }[];
   updated_at?: string;
 }
 

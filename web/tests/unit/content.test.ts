@@ -21,6 +21,11 @@ describe("the plaintext format", () => {
       `{"type":"file","attachment":"a1","key":"${"k".repeat(44)}","nonce":"${"n".repeat(16)}","name":"report.pdf","size":1234,"sha256":"${"ab".repeat(32)}"}`,
     );
     expect(decodeContent(encodeContent(file))).toEqual(file);
+    // A media type, when the sender knows it, goes last (Rust: `mime`, skipped when None).
+    const image: KnownContent = { ...file, name: "cat.png", mime: "image/png" };
+    expect(fromUtf8(encodeContent(image))).toMatch(/"sha256":"(ab)+","mime":"image\/png"\}$/);
+    expect(decodeContent(encodeContent(image))).toEqual(image);
+    expect(decodeContent(utf8(fromUtf8(encodeContent(file)).replace(/\}$/, ',"mime":null}')))).toEqual(file);
   });
 
   it("reads what the Rust client writes, extra fields ignored", () => {
@@ -47,7 +52,8 @@ describe("the plaintext format", () => {
   });
 
   it("keeps anything else as unknown, never throwing", () => {
-    for (const raw of ["not json", "[1,2]", "null", '{"type":"text"}', '{"type":"poll","q":"?"}', '{"type":"file","size":-1}']) {
+    for (const raw of ["not json", "[1,2]", "null", '{"type":"text"}', '{"type":"poll","q":"?"}', '{"type":"file","size":-1}',
+      '{"type":"file","attachment":"a","key":"k","nonce":"n","name":"x","size":1,"sha256":"s","mime":7}']) {
       expect(decodeContent(utf8(raw))).toEqual({ type: "unknown", raw });
     }
     const invalid = decodeContent(new Uint8Array([0xff, 0x7b]));

@@ -1,5 +1,5 @@
 import { describe as group, expect, it } from "vitest";
-import { describe } from "../../src/app/store.js";
+import { byteSize, describe } from "../../src/app/store.js";
 import { ApiError, SecureVoxError } from "../../src/core/index.js";
 
 group("error banners", () => {
@@ -14,5 +14,16 @@ group("error banners", () => {
       message: "cannot reach the server: offline?",
     });
     expect(describe(new Error("boom"))).toEqual({ code: "error", message: "boom" });
+  });
+});
+
+group("file sizes", () => {
+  it("read as a file manager shows them", () => {
+    expect(byteSize(0)).toBe("0 B");
+    expect(byteSize(1023)).toBe("1023 B");
+    expect(byteSize(1536)).toBe("1.5 KB");
+    expect(byteSize(10 * 1024 * 1024 - 16)).toBe("10.0 MB");
+    expect(byteSize(200 * 1024 * 1024)).toBe("200 MB");
+    expect(byteSize(5 * 1024 ** 4)).toBe("5120 GB");
   });
 });

@@ -35,6 +35,18 @@ pub fn missing_tool() -> Option<&'static str> {
     None
 }
 
+/// Why the web app's browser tests cannot run here, if they cannot: the browser tools, or the
+/// built app (`web/dist`).
+pub fn missing_app_tool() -> Option<&'static str> {
+    missing_tool().or_else(|| {
+        let index =
+            std::fs::read_to_string(workspace().join("web/dist/index.html")).unwrap_or_default();
+        (!index.contains("<div id=\"app\">")).then_some(
+            "the web app is not built (npm ci --prefix web && npm run --prefix web build)",
+        )
+    })
+}
+
 /// Whether `test` can run given `missing` (a reason it cannot); under CI a missing tool fails.
 pub fn can_run(test: &str, missing: Option<&str>) -> bool {
     let Some(reason) = missing else { return true };
@@ -59,7 +71,7 @@ pub async fn run_script(
     let path = dir.join(script).display().to_string();
     env.push(("CHROMIUM", chromium()));
     let started = std::time::Instant::now();
-    let out = super::run_node(dir, vec![path, base.to_owned()], env, timeout_s).await;
+    let out = super::node::run_node(dir, vec![path, base.to_owned()], env, timeout_s).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     eprintln!("{stderr}{stdout}browser run took {:.1} s", started.elapsed().as_secs_f64());

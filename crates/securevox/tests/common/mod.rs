@@ -7,6 +7,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod node;
 pub mod turnutils;
 
 use reqwest::{Method, StatusCode};
@@ -301,25 +302,4 @@ pub fn named<'a>(items: &'a Value, name: &str) -> &'a Value {
         .as_array()
         .and_then(|a| a.iter().find(|item| item["name"] == name))
         .unwrap_or_else(|| panic!("no item named {name} in {items}"))
-}
-
-/// Runs `node <args>` in `dir` with `env`, killed after `timeout_s`. The wait happens off the
-/// runtime's threads: the server under test runs on them meanwhile.
-pub async fn run_node(
-    dir: std::path::PathBuf,
-    args: Vec<String>,
-    env: Vec<(&'static str, String)>,
-    timeout_s: u32,
-) -> std::process::Output {
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new("timeout")
-            .args(["-k", "10", &timeout_s.to_string(), "node"])
-            .args(&args)
-            .envs(env)
-            .current_dir(dir)
-            .output()
-            .expect("run node under timeout")
-    })
-    .await
-    .expect("node runner")
 }
