@@ -4,7 +4,8 @@
 // inline and a document downloaded, a file too large refused), reload and
 // keep their history, catch up after being away, see the offline state, compare safety
 // numbers, log out and back in; a third person joins, the first starts a group of three, and
-// the third is logged out when her session is revoked. Usage:
+// the third is logged out when her session is revoked; the admin disables the second, who is
+// logged out and cannot log back in. Usage:
 //   node tests/browser/chat.mjs http://127.0.0.1:PORT      (or SECUREVOX_URL=...)
 // The URL is where the app is served (the server itself, or `npx vite` proxying to it). The
 // server must be empty (the first user becomes admin). Env: CHROMIUM (default
@@ -241,6 +242,21 @@ try {
   // Finding out costs one refused request (and its refused refresh), which Chromium logs.
   const refused = consoleErrors.splice(beforeRevoke).filter((e) => !/^carol: .*status of 401/.test(e));
   consoleErrors.push(...refused);
+
+  step('alice (admin) disables bob on the admin pages: he is logged out and cannot log back in');
+  await alice.getByRole('button', { name: 'Admin', exact: true }).click();
+  const users = alice.getByRole('region', { name: 'Administration' });
+  const beforeDisable = consoleErrors.length;
+  await users.getByRole('button', { name: 'Disable bob' }).click();
+  await users.getByRole('button', { name: 'Enable bob' }).waitFor();
+  await bob.getByRole('alert').getByText(/you were logged out: .*disabled/).waitFor();
+  await screenshot(bob, 'disabled');
+  await bob.getByLabel('Password').fill(PASSWORD);
+  await bob.getByRole('button', { name: 'Log in' }).last().click();
+  await bob.getByRole('alert').getByText(/disabled/).waitFor();
+  check((await bob.locator('.me').count()) === 0, 'a disabled account stays logged out');
+  // The refused reconnection and login are logged by Chromium.
+  consoleErrors.push(...consoleErrors.splice(beforeDisable).filter((e) => !/^bob: .*status of (401|403)/.test(e)));
 
   check(consoleErrors.length === 0, `console errors:\n${consoleErrors.join('\n')}`);
   clearTimeout(watchdog);

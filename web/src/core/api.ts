@@ -75,7 +75,7 @@ export class Api {
       await new Promise((resolve) => setTimeout(resolve, wait * 1000));
       first = await this.send(method, path, options, auth);
     }
-    if (first.status === 401 && auth && this.tokens !== undefined) {
+    if (first.status === 401 && auth && this.tokens !== undefined && !(await final(first))) {
       await this.refresh();
       return this.check(await this.send(method, path, options, auth));
     }
@@ -153,5 +153,16 @@ export class Api {
       throw new ApiError(response.status, error.code, typeof error.message === "string" ? error.message : "", error.details);
     }
     throw new ApiError(response.status, "http_error", text === "" ? response.statusText : text);
+  }
+}
+
+/** A 401 no refresh can mend (the account is disabled, the session ended): its reason is the
+ *  one to show, not the refused refresh's. */
+async function final(response: Response): Promise<boolean> {
+  try {
+    const body = (await response.clone().json()) as { error?: { code?: unknown } };
+    return body.error?.code === "account_disabled" || body.error?.code === "session_revoked";
+  } catch {
+    return false;
   }
 }

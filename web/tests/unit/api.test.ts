@@ -55,6 +55,17 @@ describe("the HTTP layer", () => {
     expect(saved).toEqual([{ accessToken: "a2", refreshToken: "r2", sessionId: "s" }]);
   });
 
+  it("does not try a refresh when the account is disabled or the session ended", async () => {
+    for (const code of ["account_disabled", "session_revoked"]) {
+      const server = fakeServer([json(401, { error: { code, message: "no" } })]);
+      const api = new Api("http://server.test/", { accessToken: "a1", refreshToken: "r1", sessionId: "s" }, { fetch: server.fetch });
+      const refused = await api.json("GET", "/api/v1/me").catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(ApiError);
+      expect((refused as ApiError).code).toBe(code);
+      expect(server.calls.map((c) => c.path)).toEqual(["/api/v1/me"]);
+    }
+  });
+
   it("turns the server's error body into an ApiError with its code", async () => {
     const server = fakeServer([
       json(409, { error: { code: "stale_epoch", message: "the group is at epoch 3", details: { current_epoch: 3 } } }),
