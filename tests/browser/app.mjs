@@ -1,7 +1,9 @@
-// What the browser tests of the web app share (chat.mjs, app_call.mjs): the app's base URL from
-// argv or SECUREVOX_URL, a watchdog, Chromium pages that record console errors, screenshots in
-// target/browser-artifacts (or SECUREVOX_ARTIFACTS), and the app's own sign-up and contacts
-// steps. Env: CHROMIUM (default /usr/bin/chromium).
+// What the browser tests of the web app share (chat.mjs, app_call.mjs, group_call.mjs, link.mjs,
+// cli_chat.mjs, perf.mjs): the app's base URL from argv or SECUREVOX_URL, a watchdog, Chromium
+// pages that record console errors, screenshots in target/browser-artifacts (or
+// SECUREVOX_ARTIFACTS), the app's own steps (sign-up from an invite, contacts, conversations,
+// messages), and `run`, which reports the outcome as one JSON line. Env: CHROMIUM (default
+// /usr/bin/chromium).
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -10,6 +12,18 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 export const PASSWORD = 'correct horse battery';
 export const STEP_MS = 20_000;
+/** Chromium flags for calls: fake camera and microphones, host candidates on loopback, and no
+ *  throttling of pages in the background (every page of a test is). */
+export const CALL_FLAGS = [
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
+  '--disable-features=WebRtcHideLocalIpsWithMdns',
+  '--allow-loopback-in-peer-connection',
+  '--autoplay-policy=no-user-gesture-required',
+  '--disable-background-timer-throttling',
+  '--disable-renderer-backgrounding',
+  '--disable-backgrounding-occluded-windows',
+];
 
 /** One test run: `prefix` names its screenshots; it fails after `totalMs`. */
 export function appTest({ script, prefix, totalMs }) {
@@ -84,6 +98,55 @@ export function appTest({ script, prefix, totalMs }) {
       await page.getByRole('button', { name: 'Search' }).click();
       await page.getByRole('button', { name: `Add ${username} to contacts` }).click();
       await page.locator(`li.contact[data-username="${username}"]`).waitFor();
+    },
+    /** A new invite code from the admin (the first account, `alice`). */
+    async invite() {
+      t.adminToken ??= (await t.api('POST', '/api/v1/auth/login', undefined, { username: 'alice', password: PASSWORD, device_name: script })).access_token;
+      return (await t.api('POST', '/api/v1/admin/invites', t.adminToken, {})).code;
+    },
+    /** Registers `username` in `page` from a new invite of the admin's. */
+    async registerInvited(page, username) {
+      await t.register(page, username, await t.invite());
+    },
+    /** Starts a conversation with `members` (a group when named) and waits until it shows. */
+    async startChat(page, members, groupName) {
+      await page.getByRole('button', { name: 'Chats', exact: true }).click();
+      await page.getByRole('button', { name: 'New chat' }).click();
+      for (const member of members) await page.getByRole('checkbox', { name: member }).check();
+      if (groupName !== undefined) await page.getByLabel(/Group name/).fill(groupName);
+      await page.getByRole('button', { name: 'Start chat' }).click();
+      await page.getByRole('region', { name: `Conversation ${groupName ?? members[0]}` }).waitFor();
+    },
+    async openConversation(page, title) {
+      await page.getByRole('button', { name: 'Chats', exact: true }).click();
+      await page.locator('button.conversation', { hasText: title }).click();
+      await page.getByRole('region', { name: `Conversation ${title}` }).waitFor();
+    },
+    /** Waits for a message with `text` on `side` (`mine` or `theirs`). */
+    async messageIn(page, side, text) {
+      await page.locator(`li.message.${side} .bubble`, { hasText: text }).waitFor();
+    },
+    async sendText(page, text) {
+      await page.getByLabel('Message', { exact: true }).fill(text);
+      await page.getByLabel('Message', { exact: true }).press('Enter');
+      await t.messageIn(page, 'mine', text);
+    },
+    /** Runs the test: `body` returns what to report. Passed: no console errors, one JSON line
+     *  `{ok: true, …, totalMs}`, exit 0. Failed: the error, screenshots, exit 1. */
+    async run(body) {
+      try {
+        const summary = await body();
+        t.check(t.consoleErrors.length === 0, `console errors:\n${t.consoleErrors.join('\n')}`);
+        clearTimeout(t.watchdog);
+        await t.browser?.close();
+        console.log(JSON.stringify({ ok: true, ...summary, totalMs: Date.now() - started }));
+      } catch (e) {
+        console.error(`FAIL: ${e.stack ?? e}`);
+        if (t.consoleErrors.length > 0) console.error(`console errors:\n${t.consoleErrors.join('\n')}`);
+        await t.shoot('failure');
+        await t.browser?.close().catch(() => {});
+        process.exit(1);
+      }
     },
   };
   t.watchdog = setTimeout(async () => {

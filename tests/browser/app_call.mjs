@@ -10,13 +10,12 @@
 // The server must be empty (the first user becomes admin). Env: CHROMIUM (default
 // /usr/bin/chromium), SECUREVOX_ARTIFACTS (screenshots; default target/browser-artifacts).
 // Prints one JSON summary line; exit 0 = passed.
-import { appTest, PASSWORD } from './app.mjs';
+import { appTest, CALL_FLAGS } from './app.mjs';
 
 const relayToo = process.env.SECUREVOX_APP_RELAY === '1';
 const t = appTest({ script: 'app_call.mjs', prefix: 'app-call', totalMs: relayToo ? 150_000 : 100_000 });
-const { base, pages, consoleErrors, step, check, shoot, screenshot, openPage, register, api, addContact, launch, watchdog } = t;
-let browser;
-const started = Date.now();
+const { base, pages, step, check, screenshot, openPage, register, api, addContact, launch } = t;
+const { registerInvited, startChat, openConversation, run } = t;
 
 const callState = (page) => page.evaluate(() => window.__securevox.call());
 const callStats = (page) => page.evaluate(() => window.__securevox.stats());
@@ -33,11 +32,6 @@ async function both(probe, done, what, ms = 30_000) {
   }
 }
 
-async function openConversation(page, title) {
-  await page.getByRole('button', { name: 'Chats', exact: true }).click();
-  await page.locator('button.conversation', { hasText: title }).click();
-  await page.getByRole('region', { name: `Conversation ${title}` }).waitFor();
-}
 
 /** One video call from alice to bob, checked on both sides; returns what it measured. */
 async function videoCall(tag, relay) {
@@ -127,34 +121,19 @@ async function videoCall(tag, relay) {
   return { ringMs, connectMs, stats: stats.map((s) => s[0]), ended: ended.map((s) => s.ended) };
 }
 
-try {
-  browser = await launch([
-    '--use-fake-device-for-media-stream',
-    '--use-fake-ui-for-media-stream',
-    '--disable-features=WebRtcHideLocalIpsWithMdns',
-    '--allow-loopback-in-peer-connection',
-    '--autoplay-policy=no-user-gesture-required',
-    '--disable-background-timer-throttling',
-    '--disable-renderer-backgrounding',
-    '--disable-backgrounding-occluded-windows',
-  ]);
+await run(async () => {
+  await launch(CALL_FLAGS);
   const alice = await openPage('alice');
   const bob = await openPage('bob');
 
   step('alice registers (admin), invites bob, bob registers');
   await register(alice, 'alice');
-  const session = await api('POST', '/api/v1/auth/login', undefined, { username: 'alice', password: PASSWORD, device_name: 'app_call.mjs' });
-  const invite = await api('POST', '/api/v1/admin/invites', session.access_token, {});
-  await register(bob, 'bob', invite.code);
+  await registerInvited(bob, 'bob');
   await addContact(alice, 'bob');
   await addContact(bob, 'alice');
 
   step('alice starts a 1:1 conversation with bob');
-  await alice.getByRole('button', { name: 'Chats', exact: true }).click();
-  await alice.getByRole('button', { name: 'New chat' }).click();
-  await alice.getByRole('checkbox', { name: 'bob' }).check();
-  await alice.getByRole('button', { name: 'Start chat' }).click();
-  await alice.getByRole('region', { name: 'Conversation bob' }).waitFor();
+  await startChat(alice, ['bob']);
   await bob.getByRole('button', { name: 'Chats', exact: true }).click();
   await bob.locator('button.conversation', { hasText: 'alice' }).waitFor();
 
@@ -187,7 +166,7 @@ try {
   await adminPage.getByLabel('max concurrent calls').fill('9');
   await adminPage.getByRole('button', { name: 'Save limits' }).click();
   await adminPage.getByText('(database)').waitFor();
-  const limits = await api('GET', '/api/v1/admin/limits', session.access_token);
+  const limits = await api('GET', '/api/v1/admin/limits', t.adminToken);
   check(limits.limits.max_concurrent_calls === 9, `limits not saved: ${JSON.stringify(limits)}`);
   await screenshot(alice, 'admin');
   check((await bob.getByRole('button', { name: 'Admin', exact: true }).count()) === 0, 'bob sees the admin pages');
@@ -204,14 +183,5 @@ try {
     runs.relay = await videoCall('relay', true);
   }
 
-  check(consoleErrors.length === 0, `console errors:\n${consoleErrors.join('\n')}`);
-  clearTimeout(watchdog);
-  await browser.close();
-  console.log(JSON.stringify({ ok: true, runs, totalMs: Date.now() - started }));
-} catch (e) {
-  console.error(`FAIL: ${e.stack ?? e}`);
-  if (consoleErrors.length > 0) console.error(`console errors:\n${consoleErrors.join('\n')}`);
-  await shoot('failure');
-  await browser?.close().catch(() => {});
-  process.exit(1);
-}
+  return { runs };
+});

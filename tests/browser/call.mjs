@@ -11,6 +11,7 @@ import { chromium } from 'playwright-core';
 import { mkdirSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { CALL_FLAGS } from './app.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const base = (process.argv[2] ?? process.env.SECUREVOX_URL ?? '').replace(/\/$/, '');
@@ -138,16 +139,10 @@ async function main() {
       '--headless',
       '--no-sandbox',
       '--disable-gpu',
-      '--use-fake-device-for-media-stream',
-      '--use-fake-ui-for-media-stream',
-      // Real host candidates instead of unresolvable mDNS .local names, and loopback ones too
-      // (the only ones on a machine whose sole interface is lo).
-      '--disable-features=WebRtcHideLocalIpsWithMdns',
-      '--allow-loopback-in-peer-connection',
-      // Keep the pages rendering and sending while headless and unfocused.
-      '--autoplay-policy=no-user-gesture-required',
-      '--disable-background-timer-throttling',
-      '--disable-renderer-backgrounding',
+      // Fake media; real host candidates instead of unresolvable mDNS .local names, and
+      // loopback ones too (the only ones on a machine whose sole interface is lo); pages kept
+      // rendering and sending while headless and unfocused.
+      ...CALL_FLAGS,
     ],
   });
   const callerPage = await openPage(await browser.newContext(), 'caller');

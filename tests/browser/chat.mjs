@@ -14,14 +14,9 @@
 import { appTest, PASSWORD } from './app.mjs';
 
 const t = appTest({ script: 'chat.mjs', prefix: 'chat', totalMs: 120_000 });
-const { base, pages, consoleErrors, step, check, shoot, screenshot, openPage, register, api, addContact, launch, watchdog } = t;
+const { base, consoleErrors, step, check, screenshot, openPage, register, api, addContact, launch } = t;
+const { registerInvited, startChat, messageIn, sendText, run } = t;
 const timings = {};
-let browser;
-const started = Date.now();
-
-async function messageIn(page, side, text) {
-  await page.locator(`li.message.${side} .bubble`, { hasText: text }).waitFor();
-}
 
 async function safetyNumber(page, username) {
   await page.getByRole('button', { name: 'Contacts', exact: true }).click();
@@ -31,14 +26,8 @@ async function safetyNumber(page, username) {
   return { dialog, digits };
 }
 
-async function sendText(page, text) {
-  await page.getByLabel('Message', { exact: true }).fill(text);
-  await page.getByLabel('Message', { exact: true }).press('Enter');
-  await messageIn(page, 'mine', text);
-}
-
-try {
-  browser = await launch();
+await run(async () => {
+  await launch();
   const alice = await openPage('alice');
   const bob = await openPage('bob');
 
@@ -51,9 +40,7 @@ try {
   timings.registerMs = Date.now() - t;
 
   step('alice invites bob (API), bob registers from the invite link');
-  const session = await api('POST', '/api/v1/auth/login', undefined, { username: 'alice', password: PASSWORD, device_name: 'chat.mjs' });
-  const invite = await api('POST', '/api/v1/admin/invites', session.access_token, {});
-  await register(bob, 'bob', invite.code);
+  await registerInvited(bob, 'bob');
 
   step('they add each other as contacts');
   await addContact(alice, 'bob');
@@ -61,11 +48,7 @@ try {
   await screenshot(alice, 'contacts');
 
   step('alice starts a 1:1 conversation with bob and writes');
-  await alice.getByRole('button', { name: 'Chats', exact: true }).click();
-  await alice.getByRole('button', { name: 'New chat' }).click();
-  await alice.getByRole('checkbox', { name: 'bob' }).check();
-  await alice.getByRole('button', { name: 'Start chat' }).click();
-  await alice.getByRole('region', { name: 'Conversation bob' }).waitFor();
+  await startChat(alice, ['bob']);
   t = Date.now();
   await sendText(alice, 'Hello Bob, this is encrypted');
 
@@ -198,17 +181,10 @@ try {
 
   step('carol joins; alice starts a group with bob and carol');
   const carol = await openPage('carol');
-  const carolInvite = await api('POST', '/api/v1/admin/invites', session.access_token, {});
-  await register(carol, 'carol', carolInvite.code);
+  await registerInvited(carol, 'carol');
   await addContact(carol, 'alice');
   await addContact(alice, 'carol');
-  await alice.getByRole('button', { name: 'Chats', exact: true }).click();
-  await alice.getByRole('button', { name: 'New chat' }).click();
-  await alice.getByRole('checkbox', { name: 'bob' }).check();
-  await alice.getByRole('checkbox', { name: 'carol' }).check();
-  await alice.getByLabel(/Group name/).fill('Team');
-  await alice.getByRole('button', { name: 'Start chat' }).click();
-  await alice.getByRole('region', { name: 'Conversation Team' }).waitFor();
+  await startChat(alice, ['bob', 'carol'], 'Team');
   await sendText(alice, 'Hi team');
   await carol.getByRole('button', { name: 'Chats', exact: true }).click();
   await carol.locator('button.conversation', { hasText: 'Team' }).click();
@@ -258,14 +234,5 @@ try {
   // The refused reconnection and login are logged by Chromium.
   consoleErrors.push(...consoleErrors.splice(beforeDisable).filter((e) => !/^bob: .*status of (401|403)/.test(e)));
 
-  check(consoleErrors.length === 0, `console errors:\n${consoleErrors.join('\n')}`);
-  clearTimeout(watchdog);
-  await browser.close();
-  console.log(JSON.stringify({ ok: true, safetyNumber: a.digits, timings, totalMs: Date.now() - started }));
-} catch (e) {
-  console.error(`FAIL: ${e.stack ?? e}`);
-  if (consoleErrors.length > 0) console.error(`console errors:\n${consoleErrors.join('\n')}`);
-  await shoot('failure');
-  await browser?.close().catch(() => {});
-  process.exit(1);
-}
+  return { safetyNumber: a.digits, timings };
+});

@@ -15,21 +15,21 @@ import { promisify } from 'node:util';
 import { appTest, PASSWORD } from './app.mjs';
 
 const t = appTest({ script: 'cli_chat.mjs', prefix: 'cli-chat', totalMs: 120_000 });
-const { base, consoleErrors, step, check, shoot, screenshot, openPage, register, api, addContact, launch, watchdog } = t;
+const { base, step, check, screenshot, openPage, register, addContact, launch, invite, openConversation, messageIn, run } = t;
 const binary = process.env.SECUREVOX_CLI;
 if (binary === undefined) {
   console.error('SECUREVOX_CLI must name the securevox-cli binary');
   process.exit(2);
 }
 const profile = mkdtempSync(join(tmpdir(), 'securevox-cli-'));
-const run = promisify(execFile);
+const execFileAsync = promisify(execFile);
 
 /** Runs the CLI with `--json`; returns its parsed output (it fails the test if the CLI does). */
 const cli = (...args) => cliAt(profile, ...args);
 
 async function cliAt(profileDir, ...args) {
   try {
-    const { stdout } = await run(binary, ['--server', base, '--profile', profileDir, '--json', ...args], {
+    const { stdout } = await execFileAsync(binary, ['--server', base, '--profile', profileDir, '--json', ...args], {
       env: { ...process.env, SECUREVOX_PASSWORD: PASSWORD },
     });
     return JSON.parse(stdout);
@@ -49,18 +49,14 @@ async function cliReceives(conversation, want, what) {
   }
 }
 
-let browser;
-const started = Date.now();
-try {
-  browser = await launch();
+await run(async () => {
+  await launch();
   const alice = await openPage('alice');
 
   step('alice registers in the browser; dave registers with the CLI from her invite');
   await alice.goto(`${base}/`);
   await register(alice, 'alice');
-  const session = await api('POST', '/api/v1/auth/login', undefined, { username: 'alice', password: PASSWORD, device_name: 'cli_chat.mjs' });
-  const invite = await api('POST', '/api/v1/admin/invites', session.access_token, {});
-  const dave = await cli('register', 'dave', '--invite', invite.code);
+  const dave = await cli('register', 'dave', '--invite', await invite());
   check(dave.username === 'dave', `CLI registration: ${JSON.stringify(dave)}`);
 
   step('they add each other; dave (CLI) starts a group with alice and writes');
@@ -70,9 +66,8 @@ try {
   await cli('send', conversation, 'Hello from the command line');
 
   step('alice reads it in the browser and answers');
-  await alice.getByRole('button', { name: 'Chats', exact: true }).click();
-  await alice.locator('button.conversation', { hasText: 'Web and CLI' }).click();
-  await alice.locator('li.message.theirs .bubble', { hasText: 'Hello from the command line' }).waitFor();
+  await openConversation(alice, 'Web and CLI');
+  await messageIn(alice, 'theirs', 'Hello from the command line');
   await alice.getByLabel('Message', { exact: true }).fill('Hello from the browser');
   await alice.getByLabel('Message', { exact: true }).press('Enter');
   const answer = await cliReceives(conversation, (c) => c.type === 'text' && c.body === 'Hello from the browser', 'the answer');
@@ -106,8 +101,7 @@ try {
   await alice.getByRole('dialog', { name: 'Safety number with dave' }).getByRole('button', { name: 'Close' }).click();
 
   step('dave starts over with a new identity: alice is warned that their safety number changed');
-  await alice.getByRole('button', { name: 'Chats', exact: true }).click();
-  await alice.locator('button.conversation', { hasText: 'Web and CLI' }).click();
+  await openConversation(alice, 'Web and CLI');
   const fresh = mkdtempSync(join(tmpdir(), 'securevox-cli-'));
   await cliAt(fresh, 'login', 'dave', '--new-identity');
   const warning = alice.getByRole('alert').filter({ hasText: 'Your safety number with dave changed' });
@@ -121,18 +115,9 @@ try {
   await warning.getByRole('button', { name: 'I compared it' }).click();
   await warning.waitFor({ state: 'detached' });
   await alice.reload();
-  await alice.locator('button.conversation', { hasText: 'Web and CLI' }).click();
-  await alice.locator('li.message.theirs .bubble', { hasText: 'Hello from the command line' }).waitFor();
+  await openConversation(alice, 'Web and CLI');
+  await messageIn(alice, 'theirs', 'Hello from the command line');
   check((await alice.getByRole('alert').count()) === 0, 'accepted: no warning after a reload');
 
-  check(consoleErrors.length === 0, `console errors:\n${consoleErrors.join('\n')}`);
-  clearTimeout(watchdog);
-  await browser.close();
-  console.log(JSON.stringify({ ok: true, conversation, totalMs: Date.now() - started }));
-} catch (e) {
-  console.error(`FAIL: ${e.stack ?? e}`);
-  if (consoleErrors.length > 0) console.error(`console errors:\n${consoleErrors.join('\n')}`);
-  await shoot('failure');
-  await browser?.close().catch(() => {});
-  process.exit(1);
-}
+  return { conversation };
+});

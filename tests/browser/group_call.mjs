@@ -17,12 +17,11 @@
 // The server must be empty (the first user becomes admin) and keep its default grace period
 // (calls.rejoin_grace_s, 10 s). Env: CHROMIUM (default /usr/bin/chromium), SECUREVOX_ARTIFACTS
 // (screenshots; default target/browser-artifacts). Prints one JSON summary line; exit 0 = passed.
-import { appTest, PASSWORD } from './app.mjs';
+import { appTest, CALL_FLAGS } from './app.mjs';
 
 const t = appTest({ script: 'group_call.mjs', prefix: 'group-call', totalMs: 170_000 });
-const { pages, consoleErrors, step, check, shoot, screenshot, openPage, register, api, addContact, launch, watchdog } = t;
-let browser;
-const started = Date.now();
+const { pages, step, check, screenshot, openPage, register, addContact, launch } = t;
+const { registerInvited, startChat, openConversation, run } = t;
 /** The server's default `calls.rejoin_grace_s`. */
 const GRACE_MS = 10_000;
 
@@ -58,49 +57,27 @@ async function moreFrames(who, before, what) {
   );
 }
 
-async function openConversation(page, title) {
-  await page.getByRole('button', { name: 'Chats', exact: true }).click();
-  await page.locator('button.conversation', { hasText: title }).click();
-  await page.getByRole('region', { name: `Conversation ${title}` }).waitFor();
-}
 
-try {
-  browser = await launch([
-    '--use-fake-device-for-media-stream',
-    '--use-fake-ui-for-media-stream',
-    '--disable-features=WebRtcHideLocalIpsWithMdns',
-    '--allow-loopback-in-peer-connection',
-    '--autoplay-policy=no-user-gesture-required',
-    '--disable-background-timer-throttling',
-    '--disable-renderer-backgrounding',
-    '--disable-backgrounding-occluded-windows',
-  ]);
+await run(async () => {
+  await launch(CALL_FLAGS);
   const alice = await openPage('alice');
   const bob = await openPage('bob');
   const carol = await openPage('carol');
 
   step('alice registers (admin) and invites bob and carol; they add each other');
   await register(alice, 'alice');
-  const session = await api('POST', '/api/v1/auth/login', undefined, { username: 'alice', password: PASSWORD, device_name: 'group_call.mjs' });
   for (const [page, name] of [[bob, 'bob'], [carol, 'carol']]) {
-    const invite = await api('POST', '/api/v1/admin/invites', session.access_token, {});
-    await register(page, name, invite.code);
+    await registerInvited(page, name);
     await addContact(page, 'alice');
     await addContact(alice, name);
   }
-  // Tiles are named after contacts (the app knows no other names yet).
+  // Contacts of each other too (they would be named from the group's members anyway).
   await addContact(bob, 'carol');
   await addContact(carol, 'bob');
 
   step('alice starts the group "Team" with bob and carol');
-  await alice.getByRole('button', { name: 'Chats', exact: true }).click();
-  await alice.getByRole('button', { name: 'New chat' }).click();
-  await alice.getByRole('checkbox', { name: 'bob' }).check();
-  await alice.getByRole('checkbox', { name: 'carol' }).check();
-  await alice.getByLabel(/Group name/).fill('Team');
-  await alice.getByRole('button', { name: 'Start chat' }).click();
+  await startChat(alice, ['bob', 'carol'], 'Team');
   const team = alice.getByRole('region', { name: 'Conversation Team' });
-  await team.waitFor();
   await bob.getByRole('button', { name: 'Chats', exact: true }).click();
   await bob.locator('button.conversation', { hasText: 'Team' }).waitFor();
   await openConversation(carol, 'Team');
@@ -195,16 +172,6 @@ try {
   await bob.getByText('● live').waitFor();
   await screenshot(bob, 'ended-while-away');
 
-  const errors = consoleErrors;
-  check(errors.length === 0, `console errors:\n${errors.join('\n')}`);
-  clearTimeout(watchdog);
-  await browser.close();
   const mesh0 = Object.fromEntries(mesh.map((s, i) => [all[i], s.map((p) => ({ from: p.userId, framesDecoded: p.framesDecoded, localType: p.localType }))]));
-  console.log(JSON.stringify({ ok: true, mesh: mesh0, beforeDrop, rejoinedMs, mediaBackMs, totalMs: Date.now() - started }));
-} catch (e) {
-  console.error(`FAIL: ${e.stack ?? e}`);
-  if (consoleErrors.length > 0) console.error(`console errors:\n${consoleErrors.join('\n')}`);
-  await shoot('failure');
-  await browser?.close().catch(() => {});
-  process.exit(1);
-}
+  return { mesh: mesh0, beforeDrop, rejoinedMs, mediaBackMs };
+});

@@ -11,45 +11,22 @@
 import { appTest, PASSWORD } from './app.mjs';
 
 const t = appTest({ script: 'link.mjs', prefix: 'link', totalMs: 120_000 });
-const { base, consoleErrors, step, check, shoot, screenshot, openPage, register, api, addContact, launch, watchdog } = t;
+const { base, step, check, screenshot, openPage, register, api, addContact, launch } = t;
+const { registerInvited, startChat, openConversation, messageIn, sendText, run } = t;
 const timings = {};
-let browser;
-const started = Date.now();
 
-async function messageIn(page, side, text) {
-  await page.locator(`li.message.${side} .bubble`, { hasText: text }).waitFor();
-}
-
-async function sendText(page, text) {
-  await page.getByLabel('Message', { exact: true }).fill(text);
-  await page.getByLabel('Message', { exact: true }).press('Enter');
-  await messageIn(page, 'mine', text);
-}
-
-async function openConversation(page, title) {
-  await page.getByRole('button', { name: 'Chats', exact: true }).click();
-  await page.locator('button.conversation', { hasText: title }).click();
-  await page.getByRole('region', { name: `Conversation ${title}` }).waitFor();
-}
-
-try {
-  browser = await launch();
+await run(async () => {
+  await launch();
   const alice = await openPage('alice');
   const bob = await openPage('bob');
   const second = await openPage('alice-second');
 
   step('alice registers (admin), invites bob; they add each other and chat');
   await register(alice, 'alice');
-  const session = await api('POST', '/api/v1/auth/login', undefined, { username: 'alice', password: PASSWORD, device_name: 'link.mjs' });
-  const invite = await api('POST', '/api/v1/admin/invites', session.access_token, {});
-  await register(bob, 'bob', invite.code);
+  await registerInvited(bob, 'bob');
   await addContact(alice, 'bob');
   await addContact(bob, 'alice');
-  await alice.getByRole('button', { name: 'Chats', exact: true }).click();
-  await alice.getByRole('button', { name: 'New chat' }).click();
-  await alice.getByRole('checkbox', { name: 'bob' }).check();
-  await alice.getByRole('button', { name: 'Start chat' }).click();
-  await alice.getByRole('region', { name: 'Conversation bob' }).waitFor();
+  await startChat(alice, ['bob']);
   await sendText(alice, 'Hello before the link');
   await openConversation(bob, 'alice');
   await messageIn(bob, 'theirs', 'Hello before the link');
@@ -88,7 +65,7 @@ try {
   await request.getByRole('alert').getByText('This code does not match').waitFor();
   await request.getByRole('button', { name: 'Reject' }).scrollIntoViewIfNeeded();
   await screenshot(alice, 'wrong-code');
-  const pending = await api('GET', '/api/v1/devices/links', session.access_token);
+  const pending = await api('GET', '/api/v1/devices/links', t.adminToken);
   check(pending.length === 1 && pending[0].state === 'pending', `still waiting: ${JSON.stringify(pending)}`);
   check(await second.getByRole('heading', { name: 'Link this device' }).isVisible(), 'B still waits');
 
@@ -126,14 +103,5 @@ try {
   await messageIn(alice, 'mine', 'Hello from my new browser');
   await screenshot(second, 'chat');
 
-  check(consoleErrors.length === 0, `console errors:\n${consoleErrors.join('\n')}`);
-  clearTimeout(watchdog);
-  await browser.close();
-  console.log(JSON.stringify({ ok: true, timings, totalMs: Date.now() - started }));
-} catch (e) {
-  console.error(`FAIL: ${e.stack ?? e}`);
-  if (consoleErrors.length > 0) console.error(`console errors:\n${consoleErrors.join('\n')}`);
-  await shoot('failure');
-  await browser?.close().catch(() => {});
-  process.exit(1);
-}
+  return { timings };
+});

@@ -17,8 +17,7 @@ mod browser;
 #[path = "../../securevox/tests/common/node.rs"]
 mod node;
 
-use common::{TestServer, PASSWORD};
-use serde_json::{json, Value};
+use common::TestServer;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_web_user_and_a_cli_user_chat_in_the_browser() {
@@ -31,26 +30,9 @@ async fn a_web_user_and_a_cli_user_chat_in_the_browser() {
         browser::run_script("cli_chat.mjs", &server.base, vec![("SECUREVOX_CLI", cli)], 180).await;
 
     // The group the CLI user made holds both, as the server sees it.
-    let http = reqwest::Client::new();
-    let login: Value = http
-        .post(format!("{}/api/v1/auth/login", server.base))
-        .json(&json!({"username": "dave", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = server.login("dave").await;
     let conversation = summary["conversation"].as_str().unwrap();
-    let view: Value = http
-        .get(format!("{}/api/v1/conversations/{conversation}", server.base))
-        .bearer_auth(login["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let view = server.get(&format!("/api/v1/conversations/{conversation}"), &token).await;
     let mut members: Vec<&str> =
         view["members"].as_array().unwrap().iter().filter_map(|m| m["username"].as_str()).collect();
     members.sort_unstable();

@@ -13,46 +13,12 @@ mod common;
 
 use common::TestServer;
 use securevox_client::safety;
-use std::path::PathBuf;
-use std::process::Command;
-
-fn web_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web");
-    let ready = dir.join("node_modules/vitest").is_dir()
-        && dir.join("node_modules/ts-mls").is_dir()
-        && Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    if ready {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("SECUREVOX_TEST_REQUIRE_NODE").as_deref() != Ok("1"),
-        "SECUREVOX_TEST_REQUIRE_NODE=1 but node or web/node_modules is missing"
-    );
-    eprintln!("web interop test not run: node or web/node_modules missing (npm ci --prefix web)");
-    None
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_web_user_and_a_cli_user_chat_through_the_server() {
-    let Some(dir) = web_dir() else { return };
+    let Some(dir) = common::web::web_dir("web interop test") else { return };
     let server = TestServer::start().await;
-    let mut command = Command::new("node");
-    command
-        .arg("node_modules/vitest/vitest.mjs")
-        .args(["run", "tests/interop/chat.test.ts", "--reporter=verbose"])
-        .current_dir(&dir)
-        .env("SECUREVOX_URL", &server.base)
-        .env("SECUREVOX_CLI", env!("CARGO_BIN_EXE_securevox-cli"))
-        .env("NO_COLOR", "1");
-    // Off the runtime's threads: the server runs on them meanwhile.
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap()).await.unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    println!("{stdout}");
-    assert!(output.status.success(), "the web interop test failed:\n{stdout}\n{stderr}");
-    // A run that skipped itself (no SECUREVOX_URL reaching it) must not pass silently.
-    assert!(!stdout.contains("skipped"), "the web interop test did not run:\n{stdout}");
-    assert!(stdout.contains("Tests") && stdout.contains("passed"), "{stdout}");
+    common::web::run_vitest(dir, "tests/interop/chat.test.ts", &server.base).await;
     server.stop().await;
 }
 

@@ -28,6 +28,15 @@ fn can_run() -> bool {
     browser::can_run("web app browser test", browser::missing_app_tool())
 }
 
+/// What `GET path` answers `username` (logged in over HTTP), after a browser run.
+async fn get_as(server: &TestServer, username: &str, path: &str) -> serde_json::Value {
+    let (status, login) = server.login(username, PASSWORD).await;
+    assert_eq!(status, StatusCode::OK, "{login}");
+    let (status, body) = server.get(path, Some(login["access_token"].as_str().unwrap())).await;
+    assert_eq!(status, StatusCode::OK, "{username}: GET {path}: {body}");
+    body
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_people_chat_in_the_web_app() {
     if !can_run() {
@@ -40,11 +49,7 @@ async fn two_people_chat_in_the_web_app() {
 
     // What the server holds: the direct conversation of two and the group of three, with
     // messages it cannot read.
-    let (status, login) = server.login("alice", PASSWORD).await;
-    assert_eq!(status, StatusCode::OK, "{login}");
-    let token = login["access_token"].as_str().unwrap();
-    let (status, conversations) = server.get("/api/v1/conversations", Some(token)).await;
-    assert_eq!(status, StatusCode::OK, "{conversations}");
+    let conversations = get_as(&server, "alice", "/api/v1/conversations").await;
     let conversations = conversations.as_array().unwrap();
     assert_eq!(conversations.len(), 2, "{conversations:?}");
     let kind = |k: &str| conversations.iter().find(|c| c["kind"] == k).unwrap().clone();
@@ -83,14 +88,9 @@ async fn a_second_browser_is_linked_in_the_web_app() {
     browser::run_script("link.mjs", &server.base, Vec::new(), TIMEOUT_S).await;
 
     // One identity, two chat devices, both in the conversation with bob.
-    let (status, login) = server.login("alice", PASSWORD).await;
-    assert_eq!(status, StatusCode::OK, "{login}");
-    let token = login["access_token"].as_str().unwrap();
-    let (status, devices) = server.get("/api/v1/devices", Some(token)).await;
-    assert_eq!(status, StatusCode::OK, "{devices}");
+    let devices = get_as(&server, "alice", "/api/v1/devices").await;
     assert_eq!(devices.as_array().unwrap().len(), 2, "{devices}");
-    let (status, links) = server.get("/api/v1/devices/links", Some(token)).await;
-    assert_eq!(status, StatusCode::OK, "{links}");
+    let links = get_as(&server, "alice", "/api/v1/devices/links").await;
     assert_eq!(links.as_array().unwrap().len(), 0, "{links}");
     server.stop().await;
 }
@@ -120,11 +120,7 @@ async fn two_people_video_call_in_the_web_app() {
     // The record, in both members' histories: the two video calls answered and completed, and
     // the audio call declined.
     for (username, direction) in [("alice", "outgoing"), ("bob", "incoming")] {
-        let (status, login) = server.login(username, PASSWORD).await;
-        assert_eq!(status, StatusCode::OK, "{login}");
-        let token = login["access_token"].as_str().unwrap();
-        let (status, page) = server.get("/api/v1/calls", Some(token)).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
+        let page = get_as(&server, username, "/api/v1/calls").await;
         let calls = page["calls"].as_array().unwrap();
         assert_eq!(calls.len(), 3, "{username}: {page}");
         // Newest first: the relayed video call, the declined audio call, the direct video call.
@@ -165,11 +161,7 @@ async fn three_people_group_call_in_the_web_app() {
         ("bob", ["completed", "completed", "missed"]),
         ("carol", ["declined", "completed", "missed"]),
     ] {
-        let (status, login) = server.login(username, PASSWORD).await;
-        assert_eq!(status, StatusCode::OK, "{login}");
-        let token = login["access_token"].as_str().unwrap();
-        let (status, page) = server.get("/api/v1/calls", Some(token)).await;
-        assert_eq!(status, StatusCode::OK, "{page}");
+        let page = get_as(&server, username, "/api/v1/calls").await;
         let calls = page["calls"].as_array().unwrap();
         let got: Vec<&str> = calls.iter().map(|c| c["outcome"].as_str().unwrap_or("-")).collect();
         assert_eq!(got, outcomes, "{username}: {page}");

@@ -7,51 +7,12 @@
 //                  first and so becomes admin, and invites the CLI user)
 //   SECUREVOX_CLI  the path of the built `securevox-cli`
 // Without them this test is skipped.
-import { execFile } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client, connectInbox, MemoryStorage, type InboxEvent, type Message, type SyncReport } from "../../src/core/index.js";
-
-const SERVER = process.env.SECUREVOX_URL;
-const CLI = process.env.SECUREVOX_CLI;
-const PASSWORD = "correct horse battery";
-
-interface CliResult {
-  ok: boolean;
-  value: unknown;
-  stderr: string;
-}
-
-/** Runs `securevox-cli --server URL --profile DIR --json ARGS…`. */
-function cli(profile: string, args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      CLI ?? "securevox-cli",
-      ["--server", SERVER ?? "", "--profile", profile, "--json", ...args],
-      { env: { ...process.env, SECUREVOX_PASSWORD: PASSWORD } },
-      (error, stdout, stderr) => {
-        let value: unknown = null;
-        try {
-          value = JSON.parse(stdout);
-        } catch {
-          value = stdout;
-        }
-        resolve({ ok: error === null, value, stderr });
-      },
-    );
-  });
-}
-
-/** Runs the CLI and returns its JSON answer; fails the test on an error. */
-async function cliOk<T>(profile: string, args: string[]): Promise<T> {
-  const result = await cli(profile, args);
-  expect(result.ok, `securevox-cli ${args.join(" ")}: ${result.stderr}`).toBe(true);
-  // `messages` reports sync errors and unvouched members ("WARNING: …") on stderr.
-  expect(result.stderr, `securevox-cli ${args.join(" ")}`).toBe("");
-  return result.value as T;
-}
+import { CLI, cli, cliOk, PASSWORD, SERVER } from "./cli.js";
 
 interface CliMessage {
   conversation_id: string;

@@ -7,46 +7,16 @@
 //   SECUREVOX_URL  the server's base URL (no account on it yet: the CLI user registers first)
 //   SECUREVOX_CLI  the path of the built `securevox-cli`
 // Without them this test is skipped.
-import { execFile, spawn } from "node:child_process";
+import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Client, digitsOf, MemoryStorage, type Message } from "../../src/core/index.js";
+import { CLI, cli, cliEnv, cliOk, PASSWORD, SERVER as GIVEN } from "./cli.js";
 
-const SERVER = process.env.SECUREVOX_URL ?? "";
-const CLI = process.env.SECUREVOX_CLI ?? "securevox-cli";
-const PASSWORD = "correct horse battery";
-const env = { ...process.env, SECUREVOX_PASSWORD: PASSWORD };
-
-interface CliResult {
-  ok: boolean;
-  value: unknown;
-  stderr: string;
-}
-
-/** Runs `securevox-cli --server URL --profile DIR --json ARGS…`. */
-function cli(profile: string, args: string[]): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(CLI, ["--server", SERVER, "--profile", profile, "--json", ...args], { env }, (error, stdout, stderr) => {
-      let value: unknown = stdout;
-      try {
-        value = JSON.parse(stdout);
-      } catch {
-        // not JSON: kept as text
-      }
-      resolve({ ok: error === null, value, stderr });
-    });
-  });
-}
-
-async function cliOk<T>(profile: string, args: string[]): Promise<T> {
-  const result = await cli(profile, args);
-  expect(result.ok, `securevox-cli ${args.join(" ")}: ${result.stderr}`).toBe(true);
-  expect(result.stderr, `securevox-cli ${args.join(" ")}`).toBe("");
-  return result.value as T;
-}
+const SERVER = GIVEN ?? "";
 
 interface CliMessage {
   conversation_id: string;
@@ -67,7 +37,7 @@ const texts = (messages: (Message | CliMessage)[]) =>
 /** `securevox-cli login USER` in a new profile: resolves with the link code it prints, and a
  *  promise of its final answer (once a signed-in device approved). */
 function cliLogin(profile: string, username: string): Promise<{ code: string; done: Promise<{ device_id: string }> }> {
-  const child = spawn(CLI, ["--server", SERVER, "--profile", profile, "--json", "login", username, "--wait", "60"], { env });
+  const child = spawn(CLI ?? "securevox-cli", ["--server", SERVER, "--profile", profile, "--json", "login", username, "--wait", "60"], { env: cliEnv });
   let stderr = "";
   child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
   const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
@@ -86,7 +56,7 @@ function cliLogin(profile: string, username: string): Promise<{ code: string; do
   })();
 }
 
-describe.skipIf(SERVER === "")("device linking between the web core and securevox-cli", () => {
+describe.skipIf(GIVEN === undefined || CLI === undefined)("device linking between the web core and securevox-cli", () => {
   let dir: string;
   let alice: string; // alice's first device: the CLI
   let bob: string;

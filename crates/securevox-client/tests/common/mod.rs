@@ -2,6 +2,8 @@
 //! a port-0 listener (copied from `crates/securevox/tests/common`).
 #![allow(dead_code)]
 
+pub mod web;
+
 use securevox_api::Config;
 use serde_json::{json, Value};
 use tokio::sync::oneshot;
@@ -101,6 +103,34 @@ impl TestServer {
         assert_eq!(response.status().as_u16(), 201);
         let body: Value = response.json().await.expect("json");
         body["code"].as_str().expect("code").to_owned()
+    }
+
+    /// An access token of `username` (password [`PASSWORD`]), from a login over HTTP.
+    pub async fn login(&self, username: &str) -> String {
+        let body: Value = self
+            .http
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&json!({ "username": username, "password": PASSWORD }))
+            .send()
+            .await
+            .expect("request")
+            .json()
+            .await
+            .expect("json");
+        body["access_token"].as_str().expect("access token").to_owned()
+    }
+
+    /// `GET path` with `token`; the JSON answer.
+    pub async fn get(&self, path: &str, token: &str) -> Value {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request");
+        assert!(response.status().is_success(), "GET {path}: {}", response.status());
+        response.json().await.expect("json")
     }
 
     pub async fn stop(mut self) {
