@@ -38,7 +38,7 @@ await run(async () => {
   await second.getByLabel('Password').fill(PASSWORD);
   await second.getByRole('button', { name: 'Log in' }).last().click();
   await second.getByRole('heading', { name: 'Link this device' }).waitFor();
-  const codeLocator = second.locator('[aria-label="Link code"][data-code]');
+  const codeLocator = second.getByRole('group', { name: 'Link code' }).locator('[data-code]');
   await codeLocator.waitFor();
   const code = await codeLocator.getAttribute('data-code');
   check(/^[0-9]{16}$/.test(code ?? ''), `a 16-digit code: ${code}`);
@@ -46,12 +46,21 @@ await run(async () => {
   check(shown === code.match(/.{4}/g).join(' '), `the code shown in groups of four: ${shown}`);
   await second.getByRole('status').getByText('Waiting for approval').waitFor();
   await screenshot(second, 'link-screen');
+  const focusOn = (name) =>
+    second.waitForFunction((text) => document.activeElement?.textContent?.trim() === text, name, { timeout: 5_000 });
   await second.getByRole('button', { name: 'Start a new identity instead' }).click();
   const warning = second.getByRole('alertdialog', { name: 'Start a new identity' });
   await warning.getByText('Only if you lost your other devices').waitFor();
+  const describedBy = await warning.getAttribute('aria-describedby');
+  check(
+    describedBy !== null && (await second.locator(`[id="${describedBy}"]`).textContent()).includes('Only if you lost'),
+    `the warning describes the dialog: ${describedBy}`,
+  );
+  await focusOn('Keep linking');
   await screenshot(second, 'new-identity-warning');
   await warning.getByRole('button', { name: 'Keep linking' }).click();
   await warning.waitFor({ state: 'detached' });
+  await focusOn('Start a new identity instead');
 
   step('on A, the request appears on the Account page; a wrong code is refused');
   await alice.getByRole('button', { name: 'Account', exact: true }).click();

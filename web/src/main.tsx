@@ -5,3 +5,11 @@ import "./app/styles.css";
 
 const root = document.querySelector("#app");
 if (root !== null) render(<App />, root);
+
+// A file dropped outside the conversation (which takes it) must not make the browser leave the
+// app to show it.
+for (const event of ["dragover", "drop"] as const) {
+  window.addEventListener(event, (e) => {
+    if (e.dataTransfer?.types.includes("Files") === true) e.preventDefault();
+  });
+}

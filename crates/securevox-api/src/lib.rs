@@ -15,6 +15,7 @@ pub mod capacity;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod key_changes;
 pub mod maintenance;
 pub mod metrics;
 pub mod password_work;

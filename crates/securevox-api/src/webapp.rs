@@ -59,12 +59,18 @@ pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let hash = file.metadata.sha256_hash();
     let mime = file.metadata.mimetype();
     let compressible = compressible(mime);
-    let gzipped =
-        if compressible && accepts_gzip(&headers) { gzipped(hash, &file.data) } else { None };
+    let gzipped = if compressible && accepts_gzip(&headers) {
+        // Compressing the bundle the first time takes a few milliseconds: off the async
+        // threads. Later requests find it made.
+        let data = file.data.clone();
+        tokio::task::spawn_blocking(move || gzipped(hash, &data)).await.ok().flatten()
+    } else {
+        None
+    };
     // Each encoding is its own representation, with its own validator.
     let tag = B64.encode(&hash[..16]);
     let etag = if gzipped.is_some() { format!("\"{tag}-gz\"") } else { format!("\"{tag}\"") };
-    let mut response = if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v == etag.as_str()) {
+    let mut response = if matches_etag(&headers, &etag) {
         StatusCode::NOT_MODIFIED.into_response()
     } else if method == Method::HEAD {
         Response::new(Body::empty())
@@ -94,6 +100,18 @@ pub async fn serve(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     }
     secure(headers);
     response
+}
+
+/// Whether `If-None-Match` names `etag`: one of a list, `*`, or the same tag made weak (`W/`)
+/// by a proxy (RFC 9110's weak comparison, as the header asks).
+fn matches_etag(headers: &HeaderMap, etag: &str) -> bool {
+    headers
+        .get_all(header::IF_NONE_MATCH)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .any(|tag| tag == "*" || tag.strip_prefix("W/").unwrap_or(tag) == etag)
 }
 
 /// Text, scripts, styles and WebAssembly shrink by gzip; images and fonts are compressed
@@ -158,7 +176,7 @@ fn not_built() -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::{accepts_gzip, compressible, gzipped, server_path};
+    use super::{accepts_gzip, compressible, gzipped, matches_etag, server_path};
     use axum::http::{header, HeaderMap, HeaderValue};
     use std::sync::Arc;
 
@@ -179,6 +197,22 @@ mod tests {
         assert!(!accepts_gzip(&HeaderMap::new()));
         assert!(compressible("text/javascript") && compressible("image/svg+xml"));
         assert!(!compressible("image/png") && !compressible("font/woff2"));
+    }
+
+    #[test]
+    fn if_none_match_takes_lists_and_weak_tags() {
+        let asking = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::IF_NONE_MATCH, HeaderValue::from_str(value).unwrap());
+            matches_etag(&headers, "\"abc\"")
+        };
+        assert!(asking("\"abc\""));
+        assert!(asking("\"x\", \"abc\""));
+        assert!(asking("W/\"abc\""));
+        assert!(asking("*"));
+        assert!(!asking("\"abcd\""));
+        assert!(!asking("\"abc-gz\""));
+        assert!(!matches_etag(&HeaderMap::new(), "\"abc\""));
     }
 
     #[test]

@@ -28,8 +28,21 @@ export function previewType(file: Pick<FileContent, "name" | "mime">): string | 
   return PREVIEWABLE.get(extension);
 }
 
-/** Decrypted files of this session, by attachment id (object URLs). */
-const opened = new Map<string, Promise<string>>();
+/** Images larger than this are previewed on request, not as soon as they are shown. */
+const AUTO_PREVIEW_BYTES = 10 * 1024 * 1024;
+
+/** A file name as shown and saved: without control and bidirectional-override characters,
+ *  which could make `photo\u202Egnp.exe` read as an image. */
+export function safeName(name: string): string {
+  // eslint-disable-next-line no-control-regex
+  const cleaned = name.replace(/[\u0000-\u001f\u007f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "").trim();
+  return cleaned === "" ? "file" : cleaned;
+}
+
+/** Decrypted images of this session (object URLs), by what decrypts them: the attachment, its
+ *  key and its digest (two messages naming one attachment with other keys are two entries). */
+const previews = new Map<string, Promise<string>>();
+const previewKey = (file: FileContent) => `${file.attachment}/${file.key}/${file.sha256}`;
 
 // Another user (or nobody) logged in: forget what the previous one opened.
 let owner: string | undefined;
@@ -37,42 +50,57 @@ effect(() => {
   const user = me.value?.id;
   if (user === owner) return;
   owner = user;
-  for (const url of opened.values()) void url.then((u) => { URL.revokeObjectURL(u); }, () => undefined);
-  opened.clear();
+  for (const url of previews.values()) void url.then((u) => { URL.revokeObjectURL(u); }, () => undefined);
+  previews.clear();
 });
 
-function objectUrl(file: FileContent): Promise<string> {
-  let url = opened.get(file.attachment);
+/** Decrypts `file` into an object URL (the caller revokes it, unless it is cached). */
+async function decryptToUrl(file: FileContent): Promise<string> {
+  const user = owner;
+  const data = await currentClient().openFile(file);
+  // Logged out meanwhile: nothing to show, and nothing may stay behind.
+  if (owner !== user) throw new Error("logged out");
+  return URL.createObjectURL(new Blob([data as Uint8Array<ArrayBuffer>], { type: previewType(file) ?? "application/octet-stream" }));
+}
+
+function previewUrl(file: FileContent): Promise<string> {
+  const key = previewKey(file);
+  let url = previews.get(key);
   if (url === undefined) {
     // Inside the promise: logged out meanwhile is a failure to show, not a thrown error.
-    url = Promise.resolve()
-      .then(() => currentClient().openFile(file))
-      .then((data) => URL.createObjectURL(new Blob([data as Uint8Array<ArrayBuffer>], { type: previewType(file) ?? "application/octet-stream" })));
-    opened.set(file.attachment, url);
+    url = Promise.resolve().then(() => decryptToUrl(file));
+    previews.set(key, url);
     // A failed download may be retried.
-    url.catch(() => opened.delete(file.attachment));
+    url.catch(() => previews.delete(key));
   }
   return url;
 }
 
-/** Names of the files being encrypted and uploaded, by conversation. */
+/** Names of the files waiting to be encrypted and uploaded, by conversation. */
 const sending = signal<ReadonlyMap<string, readonly string[]>>(new Map());
+/** Each conversation's uploads, one after the other. */
+const queues = new Map<string, Promise<void>>();
 
-function setSending(conversationId: string, names: readonly string[]): void {
+function updateSending(conversationId: string, change: (names: readonly string[]) => readonly string[]): void {
   const next = new Map(sending.value);
+  const names = change(next.get(conversationId) ?? []);
   if (names.length === 0) next.delete(conversationId);
   else next.set(conversationId, names);
   sending.value = next;
 }
 
-/** Sends `files` one after the other; a refused one (too large, empty) is reported and the
- *  others still go. */
-export async function sendFiles(conversationId: string, files: readonly File[]): Promise<void> {
-  for (const [i, file] of files.entries()) {
-    setSending(conversationId, files.slice(i).map((f) => f.name));
-    await attempt(() => sendFile(conversationId, file));
-  }
-  setSending(conversationId, []);
+/** Queues `files` for sending, after what the conversation is sending already; a refused one
+ *  (too large, empty) is reported and the others still go. */
+export function sendFiles(conversationId: string, files: readonly File[]): Promise<void> {
+  updateSending(conversationId, (names) => [...names, ...files.map((f) => safeName(f.name))]);
+  const run = (queues.get(conversationId) ?? Promise.resolve()).then(async () => {
+    for (const file of files) {
+      await attempt(() => sendFile(conversationId, file));
+      updateSending(conversationId, (names) => names.slice(1));
+    }
+  });
+  queues.set(conversationId, run);
+  return run;
 }
 
 /** The composer's attach button (with a hidden file picker) and the upload status. */
@@ -118,25 +146,31 @@ export function FileBubble({ file }: { file: FileContent }) {
   const [url, setUrl] = useState<string | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
 
+  const [asked, setAsked] = useState(false);
+  const automatic = file.size <= AUTO_PREVIEW_BYTES;
   useEffect(() => {
     setUrl(undefined);
     setError(undefined);
-    if (!image) return;
+    if (!image || (!automatic && !asked)) return;
     let live = true;
-    objectUrl(file).then(
+    previewUrl(file).then(
       (u) => { if (live) setUrl(u); },
       (e: unknown) => { if (live) setError(describe(e).message); },
     );
     return () => { live = false; };
-  }, [file.attachment, image]);
+  }, [file.attachment, file.key, image, asked]);
 
+  const name = safeName(file.name);
   const download = async () => {
     setError(undefined);
     try {
+      // An image's preview is kept; any other file's URL goes once the download has begun.
+      const href = image ? await previewUrl(file) : await decryptToUrl(file);
       const link = document.createElement("a");
-      link.href = await objectUrl(file);
-      link.download = file.name;
+      link.href = href;
+      link.download = name;
       link.click();
+      if (!image) setTimeout(() => { URL.revokeObjectURL(href); }, 60_000);
     } catch (e) {
       setError(describe(e).message);
     }
@@ -146,16 +180,21 @@ export function FileBubble({ file }: { file: FileContent }) {
     <div class="file">
       {image && url !== undefined && (
         <a href={url} target="_blank" rel="noopener">
-          <img class="preview" src={url} alt={file.name} />
+          <img class="preview" src={url} alt={name} />
         </a>
       )}
-      {image && url === undefined && error === undefined && <div class="preview loading muted small">Decrypting image…</div>}
+      {image && url === undefined && error === undefined && (automatic || asked) && <div class="preview loading muted small">Decrypting image…</div>}
+      {image && !automatic && !asked && (
+        <button type="button" onClick={() => { setAsked(true); }}>
+          Show image
+        </button>
+      )}
       <div class="row file-info">
         <span class="grow name">
-          <Paperclip /> {file.name}
+          <Paperclip /> {name}
         </span>
         <span class="muted small">{byteSize(file.size)}</span>
-        <button type="button" class="ghost" aria-label={`Download ${file.name}`} onClick={() => void download()}>
+        <button type="button" class="ghost" aria-label={`Download ${name}`} onClick={() => void download()}>
           Download
         </button>
       </div>

@@ -209,13 +209,20 @@ export function CallHistory() {
 export function CallLine({ call, conversationId }: { call: HistoryItem; conversationId: string }) {
   const missed = isMissed(call);
   const self = me.value?.id;
+  // Seen when it is on screen: the tab visible (as read receipts are).
   useEffect(() => {
-    if (missed && self !== undefined) markCallsSeen(self, conversationId, call.created_at);
+    if (!missed || self === undefined) return;
+    const mark = () => {
+      if (document.visibilityState === "visible") markCallsSeen(self, conversationId, call.created_at);
+    };
+    mark();
+    document.addEventListener("visibilitychange", mark);
+    return () => { document.removeEventListener("visibilitychange", mark); };
   }, [missed, self, conversationId, call.created_at]);
   return (
     <li class={`call-line center ${missed ? "missed" : "muted"}`} data-session={call.session_id} data-outcome={call.outcome ?? call.state} data-direction={call.direction}>
       <span class="call-line-text">
-        {call.media === "video" ? "📹" : "📞"} {callText(call)}
+        <span aria-hidden="true">{call.media === "video" ? "📹" : "📞"}</span> {callText(call)}
       </span>{" "}
       <time class="small muted" dateTime={call.created_at}>
         {new Date(call.created_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}

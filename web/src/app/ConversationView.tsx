@@ -79,7 +79,8 @@ export function ConversationView({ id }: { id: string }) {
         const files = [...(e.dataTransfer?.files ?? [])];
         if (files.length === 0) return;
         e.preventDefault();
-        void sendFiles(id, files);
+        // Not while a message is being edited: the composer holds the edit.
+        if (editing === undefined) void sendFiles(id, files);
       }}
     >
       <header class="chat-header row">
@@ -90,7 +91,7 @@ export function ConversationView({ id }: { id: string }) {
         <span class="muted small">{conversation.kind === "group" ? `${conversation.members?.length ?? 0} members` : "1:1"} · end-to-end encrypted</span>
         <CallButtons members={(conversation.members ?? []).map((m) => m.user_id)} />
       </header>
-      <KeyWarnings members={(conversation.members ?? []).map((m) => m.user_id)} />
+      <KeyWarnings conversationId={id} listed={(conversation.members ?? []).map((m) => m.user_id)} />
       <ol class="messages" aria-label="Messages" aria-live="polite">
         {timeline.entries.length === 0 && calls.length === 0 && <li class="muted center">No messages yet. Say hello!</li>}
         {interleave(timeline.entries, calls).map((entry) => "session_id" in entry ? <CallLine key={entry.session_id} call={entry} conversationId={id} /> : (
@@ -137,7 +138,7 @@ export function ConversationView({ id }: { id: string }) {
             onBlur={() => { sendTyping(id, false); }}
             onPaste={(e) => {
               const files = [...(e.clipboardData?.files ?? [])];
-              if (files.length === 0) return;
+              if (files.length === 0 || editing !== undefined) return;
               e.preventDefault();
               void sendFiles(id, files);
             }}

@@ -1,12 +1,15 @@
 // Warnings when the people in a conversation change keys: a new safety number (a reinstall,
 // a new identity — or someone in between: compare it again) or a device added under the same
 // identity (a new phone or browser linked). Shown above the conversation until the person
-// says they have seen it (core/trust.ts records what they accepted).
+// says they have seen it (core/trust.ts records what they accepted). Who is watched: the
+// members the server lists and the members of this device's own MLS group state (the server
+// could leave someone out of its list), checked when a conversation is shown, after every
+// Commit this device applies (in any conversation), and when the server says `keys_changed`.
 
 import { effect, signal } from "@preact/signals";
 import { useEffect, useState } from "preact/hooks";
-import type { KeyChange } from "../core/index.js";
-import { attempt, commitsApplied, currentClient, liveSocket, me, nameOf, safetyNumberWith } from "./store.js";
+import { display, type KeyChange } from "../core/index.js";
+import { attempt, commitsApplied, conversations, currentClient, liveSocket, maybeClient, me, nameOf } from "./store.js";
 
 /** Unacknowledged changes, by user id. */
 export const keyChanges = signal<ReadonlyMap<string, KeyChange>>(new Map());
@@ -35,9 +38,29 @@ effect(() => {
   return () => { socket.off("keys_changed", changed); };
 });
 
+// After Commits (devices joined or left somewhere): every conversation's members again.
+let commitsSeen = 0;
+effect(() => {
+  const applied = commitsApplied.value;
+  if (applied === commitsSeen) return;
+  commitsSeen = applied;
+  void (async () => {
+    const users = await Promise.all(conversations.peek().map((c) => membersOf(c.id, (c.members ?? []).map((m) => m.user_id))));
+    await watchKeys(users.flat(), true);
+  })();
+});
+
+/** The server's members of a conversation and those of this device's MLS group. */
+async function membersOf(conversationId: string, listed: readonly string[]): Promise<string[]> {
+  const inGroup = (await maybeClient()?.groupUsers(conversationId).catch(() => [])) ?? [];
+  return [...new Set([...listed, ...inGroup])];
+}
+
 /** Looks at the keys of `userIds` (not this user's), at most every 10 s each unless `fresh`. */
 export async function watchKeys(userIds: readonly string[], fresh = false): Promise<void> {
   const self = me.value?.id;
+  const client = maybeClient();
+  if (self === undefined || client === undefined) return;
   for (const userId of new Set(userIds)) {
     if (userId === self) continue;
     const last = lastChecked.get(userId) ?? 0;
@@ -45,12 +68,14 @@ export async function watchKeys(userIds: readonly string[], fresh = false): Prom
     lastChecked.set(userId, Date.now());
     let change: KeyChange | undefined;
     try {
-      change = await currentClient().checkKeys(userId);
+      change = await client.checkKeys(userId);
     } catch {
       // No identity published yet, or offline: nothing to compare now; look again later.
       lastChecked.delete(userId);
       continue;
     }
+    // Logged out (or someone else logged in) meanwhile: not theirs to see.
+    if (me.value?.id !== self) return;
     const next = new Map(keyChanges.value);
     if (change === undefined) next.delete(userId);
     else next.set(userId, change);
@@ -65,15 +90,20 @@ async function accept(change: KeyChange): Promise<void> {
   keyChanges.value = next;
 }
 
-/** The warnings for the members of one conversation; checks their keys when it is shown
- *  and again after each Commit (a device joining or leaving changes the group). */
-export function KeyWarnings({ members }: { members: readonly string[] }) {
-  const key = members.join(",");
-  const applied = commitsApplied.value;
+/** The warnings for the members of one conversation; checks their keys when it is shown. */
+export function KeyWarnings({ conversationId, listed }: { conversationId: string; listed: readonly string[] }) {
+  const [members, setMembers] = useState<readonly string[]>(listed);
+  const key = listed.join(",");
   useEffect(() => {
-    void watchKeys(members, applied > 0);
-    // `key` stands for `members`.
-  }, [key, applied]);
+    let live = true;
+    void membersOf(conversationId, listed).then((all) => {
+      if (!live) return;
+      setMembers(all);
+      void watchKeys(all);
+    });
+    return () => { live = false; };
+    // `key` stands for `listed`.
+  }, [conversationId, key]);
   const changes = members.map((m) => keyChanges.value.get(m)).filter((c): c is KeyChange => c !== undefined);
   if (changes.length === 0) return null;
   return (
@@ -87,7 +117,9 @@ export function KeyWarnings({ members }: { members: readonly string[] }) {
 
 function KeyWarning({ change }: { change: KeyChange }) {
   const name = nameOf(change.userId);
-  const [digits, setDigits] = useState<string | undefined>(undefined);
+  // The number of exactly the keys "I compared it" accepts.
+  const digits = display(currentClient().safetyNumberOf(change));
+  const [shown, setShown] = useState(change.identityChanged);
   const devices = change.addedDevices.length;
   return (
     <div class={`key-warning ${change.identityChanged ? "danger" : "notice"}`} role="alert" data-user={name}>
@@ -104,10 +136,14 @@ function KeyWarning({ change }: { change: KeyChange }) {
           Messages here now also go to {devices === 1 ? "it" : "them"}. If {name} did not expect this, tell them.
         </p>
       )}
-      {digits !== undefined && <p class="digits" aria-label={`Safety number with ${name}`}>{digits}</p>}
+      {shown && (
+        <p>
+          <span class="small">Safety number with {name}:</span> <span class="digits">{digits}</span>
+        </p>
+      )}
       <div class="row">
-        {digits === undefined && (
-          <button type="button" onClick={() => void attempt(async () => { setDigits(await safetyNumberWith(name)); })}>
+        {!shown && (
+          <button type="button" onClick={() => { setShown(true); }}>
             Show safety number
           </button>
         )}

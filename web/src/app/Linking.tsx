@@ -4,7 +4,7 @@
 // requests of new devices, each approved only when the user types the code its screen shows.
 
 import { useEffect, useRef, useState } from "preact/hooks";
-import { digitsOf, type LinkRequest, type PendingLink } from "../core/index.js";
+import { Client, digitsOf, type LinkRequest, type PendingLink } from "../core/index.js";
 import { attempt, cancelLink, currentClient, describe, linked, liveSocket, maybeClient, requestLink, startNewIdentity } from "./store.js";
 
 /** `digits` in groups of four, as both screens show a link code. */
@@ -23,31 +23,61 @@ export function Linking() {
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
   const waiting = useRef<AbortController | undefined>(undefined);
+  const trigger = useRef<HTMLButtonElement>(null);
+  const keepLinking = useRef<HTMLButtonElement>(null);
+  /** Focus goes back to the trigger when the warning closes (not when the screen leaves). */
+  const refocus = useRef(false);
 
   useEffect(() => {
     const stop = new AbortController();
     waiting.current = stop;
     setStatus("asking");
     setPending(undefined);
+    // A function, not the property: it changes across the awaits below.
+    const stopped = () => stop.signal.aborted;
     void (async () => {
       try {
         const request = await requestLink();
-        if (stop.signal.aborted) {
+        if (request instanceof Client) {
+          // An earlier approval saved this device before its set-up failed: finish it.
+          if (!stopped()) await linked(request, true);
+          return;
+        }
+        if (stopped()) {
           await request.cancel();
           return;
         }
         setPending(request);
         setStatus("waiting");
-        const client = await request.wait({ signal: stop.signal, intervalMs: 1500, onApproved: () => { setStatus("approved"); } });
-        await linked(client);
+        let unfinished = false;
+        const client = await request.wait({
+          signal: stop.signal,
+          intervalMs: 1500,
+          onApproved: () => { setStatus("approved"); },
+          onSetupFailed: () => { unfinished = true; },
+        });
+        // Cancelled while the approval was being set up: the device is linked (logging in
+        // again opens it), but the user asked to leave this screen.
+        if (stopped()) return;
+        await linked(client, unfinished);
       } catch (e) {
-        if (stop.signal.aborted) return;
+        if (stopped()) return;
         setProblem(describe(e).message);
         setStatus("failed");
       }
     })();
     return () => { stop.abort(); };
   }, [round]);
+
+  useEffect(() => {
+    if (confirming) keepLinking.current?.focus();
+    else if (refocus.current) trigger.current?.focus();
+    refocus.current = false;
+  }, [confirming]);
+  const closeWarning = () => {
+    refocus.current = true;
+    setConfirming(false);
+  };
 
   // Both stop the wait first, so that the withdrawn request is not reported as expired.
   const cancel = () => {
@@ -58,10 +88,13 @@ export function Linking() {
   const newIdentity = async () => {
     setBusy(true);
     waiting.current?.abort();
+    // Waits out a look under way; if it brought an approval, this device is linked, and the
+    // login below opens it rather than making a new identity.
     await pending?.cancel().catch(() => undefined);
     if (!(await attempt(startNewIdentity))) {
       setProblem("No new identity was started, and the link request was withdrawn.");
       setStatus("failed");
+      closeWarning();
     }
     setBusy(false);
   };
@@ -78,10 +111,14 @@ export function Linking() {
         <li>Type the code below there, and approve.</li>
       </ol>
       <div class="card safety center">
-        <div class="muted small">Link code</div>
-        <p class="digits" aria-label="Link code" data-code={pending?.code}>
-          {pending === undefined ? "…" : grouped(pending.code)}
-        </p>
+        <div role="group" aria-labelledby="link-code-label">
+          <div id="link-code-label" class="muted small">
+            Link code
+          </div>
+          <p class="digits" data-code={pending?.code}>
+            {pending === undefined ? "…" : grouped(pending.code)}
+          </p>
+        </div>
         <p role="status" class="small">
           {status === "asking" && "Asking the server…"}
           {status === "waiting" && "Waiting for approval on your other device…"}
@@ -101,22 +138,31 @@ export function Linking() {
       </div>
       <p class="small">
         Lost your other devices?{" "}
-        <button type="button" class="link" onClick={() => { setConfirming(true); }} disabled={confirming}>
+        <button ref={trigger} type="button" class="link" onClick={() => { setConfirming(true); }} disabled={confirming}>
           Start a new identity instead
         </button>
       </p>
       {confirming && (
-        <div class="card" role="alertdialog" aria-label="Start a new identity">
-          <p class="warning">
+        <div
+          class="card"
+          role="alertdialog"
+          aria-label="Start a new identity"
+          aria-describedby="new-identity-warning"
+          onKeyDown={(e) => {
+            if (e.key === "Escape" && !busy) closeWarning();
+          }}
+        >
+          <p id="new-identity-warning" class="warning">
             <strong>Only if you lost your other devices.</strong> A new identity replaces your identity key: your other
             devices are signed out of chat, this browser cannot read your past conversations, and your contacts see a new
             safety number.
           </p>
           <div class="row">
-            <button type="button" onClick={() => { setConfirming(false); }}>
+            {/* aria-disabled, not disabled: the focus stays in the dialog while the login runs. */}
+            <button ref={keepLinking} type="button" aria-disabled={busy} onClick={() => { if (!busy) closeWarning(); }}>
               Keep linking
             </button>
-            <button type="button" class="danger" disabled={busy} onClick={() => void newIdentity()}>
+            <button type="button" class="danger" aria-disabled={busy} onClick={() => { if (!busy) void newIdentity(); }}>
               Start a new identity
             </button>
           </div>
@@ -132,6 +178,9 @@ export function LinkDevices({ onLinked }: { onLinked: () => void }) {
   const [typed, setTyped] = useState<ReadonlyMap<string, string>>(new Map());
   const [refusals, setRefusals] = useState<ReadonlyMap<string, string>>(new Map());
   const [done, setDone] = useState("");
+  /** Requests being approved: a second submit (a double Enter) must not try again. */
+  const [approving, setApproving] = useState<ReadonlySet<string>>(new Set());
+  const inFlight = useRef(new Set<string>());
   const socket = liveSocket.value;
 
   // Polled (a missed hint costs at most a few seconds), and refreshed on the socket's hints;
@@ -151,6 +200,7 @@ export function LinkDevices({ onLinked }: { onLinked: () => void }) {
 
   const refuse = (id: string, message: string) => { setRefusals(new Map(refusals).set(id, message)); };
   const approve = async (request: LinkRequest) => {
+    if (inFlight.current.has(request.id)) return;
     const code = digitsOf(typed.get(request.id) ?? "");
     if (code !== request.code) {
       refuse(
@@ -161,13 +211,25 @@ export function LinkDevices({ onLinked }: { onLinked: () => void }) {
       );
       return;
     }
+    inFlight.current.add(request.id);
+    setApproving(new Set(inFlight.current));
     refuse(request.id, "");
-    const ok = await attempt(() => currentClient().approveLink(code, request.id));
-    if (ok) {
-      setDone(`Linked ${request.name ?? "the new device"}. It joins your conversations now.`);
-      onLinked();
+    try {
+      const ok = await attempt(() => currentClient().approveLink(code, request.id));
+      if (ok) {
+        setTyped((t) => {
+          const next = new Map(t);
+          next.delete(request.id);
+          return next;
+        });
+        setDone(`Linked ${request.name ?? "the new device"}. It joins your conversations now.`);
+        onLinked();
+      }
+      await refresh();
+    } finally {
+      inFlight.current.delete(request.id);
+      setApproving(new Set(inFlight.current));
     }
-    await refresh();
   };
   const reject = async (request: LinkRequest) => {
     await attempt(() => currentClient().rejectLink(request.id));
@@ -198,7 +260,6 @@ export function LinkDevices({ onLinked }: { onLinked: () => void }) {
                 <label class="small">
                   Code shown on the new device
                   <input
-                    aria-label={`Code shown on ${name}`}
                     class="digits"
                     inputMode="numeric"
                     autocomplete="off"
@@ -213,7 +274,7 @@ export function LinkDevices({ onLinked }: { onLinked: () => void }) {
                   </p>
                 )}
                 <div class="row">
-                  <button type="submit" class="primary">
+                  <button type="submit" class="primary" disabled={approving.has(r.id)}>
                     Approve
                   </button>
                   <button type="button" class="danger" onClick={() => void reject(r)}>

@@ -118,11 +118,26 @@ export function markCallsSeen(userId: string, conversationId: string, until: str
   const next = new Map(seenCalls.value);
   next.set(conversationId, until);
   seenCalls.value = next;
-  localStorage.setItem(key(userId), JSON.stringify(Object.fromEntries(next)));
+  try {
+    localStorage.setItem(key(userId), JSON.stringify(Object.fromEntries(next)));
+  } catch {
+    // Storage full or refused: seen for this page's life only.
+  }
+}
+
+/** The history grouped by conversation, made again only when the history or the list of
+ *  conversations changed (every row of the conversation list asks). */
+let lastGrouping: { calls: readonly HistoryItem[]; conversations: readonly ConversationView[]; byConversation: Map<string, HistoryItem[]> } | undefined;
+function grouped(conversations: readonly ConversationView[]): Map<string, HistoryItem[]> {
+  const calls = callHistory.value;
+  if (lastGrouping?.calls !== calls || lastGrouping.conversations !== conversations) {
+    lastGrouping = { calls, conversations, byConversation: callsByConversation(calls, conversations) };
+  }
+  return lastGrouping.byConversation;
 }
 
 /** Missed calls not seen yet in `conversationId` (for its unread count). */
 export function missedUnread(conversationId: string, conversations: readonly ConversationView[]): number {
-  const calls = callsByConversation(callHistory.value, conversations).get(conversationId) ?? [];
+  const calls = grouped(conversations).get(conversationId) ?? [];
   return unseenMissed(calls, seenCalls.value.get(conversationId)).length;
 }

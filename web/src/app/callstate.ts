@@ -6,7 +6,7 @@
 import { effect, signal } from "@preact/signals";
 import type { Socket } from "socket.io-client";
 import { Call, rtcConfiguration, type Media, type PeerLike, type SignalingSocket } from "../core/calls.js";
-import { callHistory, loadSeenCalls, type HistoryItem } from "./calllog.js";
+import { callHistory, loadSeenCalls, seenCalls, type HistoryItem } from "./calllog.js";
 import { currentClient, fail, liveSocket, me, nameOf } from "./store.js";
 
 export { callHistory, clock, type HistoryItem } from "./calllog.js";
@@ -102,7 +102,7 @@ export async function startCall(invitees: string[], kind: Media): Promise<void> 
   }
   startedHere = true;
   answered = false;
-  begin(started.session_id, kind, stream, rtcConfig).join();
+  beginOrRelease(stream, () => begin(started.session_id, kind, stream, rtcConfig)).join();
 }
 
 export async function acceptCall(): Promise<void> {
@@ -113,7 +113,17 @@ export async function acceptCall(): Promise<void> {
   const [stream, rtcConfig] = await Promise.all([media(ringing.media), iceConfig()]);
   startedHere = false;
   answered = true;
-  begin(ringing.sessionId, ringing.media, stream, rtcConfig).accept();
+  beginOrRelease(stream, () => begin(ringing.sessionId, ringing.media, stream, rtcConfig)).accept();
+}
+
+/** `start()`, stopping the camera and microphone if it fails (logged out meanwhile). */
+function beginOrRelease(stream: MediaStream, start: () => Call): Call {
+  try {
+    return start();
+  } catch (e) {
+    for (const t of stream.getTracks()) t.stop();
+    throw e;
+  }
 }
 
 export function declineCall(): void {
@@ -143,9 +153,19 @@ export async function switchDevice(kind: "audioinput" | "videoinput", deviceId: 
   if (call === undefined || stream === undefined) return;
   const next = await navigator.mediaDevices.getUserMedia(kind === "audioinput" ? { audio: { deviceId: { exact: deviceId } } } : { video: { deviceId: { exact: deviceId } } });
   const track = kind === "audioinput" ? next.getAudioTracks()[0] : next.getVideoTracks()[0];
-  if (track === undefined) return;
+  const release = () => { for (const t of next.getTracks()) t.stop(); };
+  // The call may have ended while the device opened: the camera must not stay on.
+  if (track === undefined || activeCall.value !== call || call.ended !== undefined) {
+    release();
+    return;
+  }
   track.enabled = !(kind === "audioinput" ? call.audioMuted : call.videoMuted);
-  await call.replaceTrack(track);
+  try {
+    await call.replaceTrack(track);
+  } catch (e) {
+    release();
+    throw e;
+  }
   for (const old of kind === "audioinput" ? stream.getAudioTracks() : stream.getVideoTracks()) {
     stream.removeTrack(old);
     old.stop();
@@ -180,9 +200,13 @@ export function reasonText(reason: string): string {
 effect(() => {
   const s = liveSocket.value;
   if (s === undefined) {
+    // Logged out: nothing of this user's calls stays for the next one.
     incoming.value = undefined;
     activeCall.peek()?.hangUp();
     activeCall.value = undefined;
+    endedReason.value = undefined;
+    callHistory.value = [];
+    seenCalls.value = new Map();
     return;
   }
   const ring = (e: { sessionId: string; callerId: string; callerName?: string; media: Media; invitees?: string[] }) => {

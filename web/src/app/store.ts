@@ -146,8 +146,9 @@ export async function startNewIdentity(): Promise<void> {
     return;
   }
   const { username, password } = pendingLogin;
-  pendingLogin = undefined;
+  // Kept until the login succeeds: after a failure, "Ask again" still has the credentials.
   await login(username, password, true);
+  pendingLogin = undefined;
 }
 
 export function cancelLink(): void {
@@ -155,17 +156,29 @@ export function cancelLink(): void {
   phase.value = "auth";
 }
 
-/** Asks to link this browser to the account of the login that needs it (Linking.tsx). */
+/** Asks to link this browser to the account of the login that needs it (Linking.tsx) — or,
+ *  when an earlier request linked it already (an approval whose set-up failed after the
+ *  device was saved), opens that device instead: a `Client`, ready for `linked`. */
 export async function requestLink() {
   if (pendingLogin === undefined) throw new SecureVoxError("invalid_state", "log in first");
   const { username, password } = pendingLogin;
-  return Client.requestLink(server(), username, password, { storage: await openStorage() });
+  const store = await openStorage();
+  const saved = await store.loadProfile();
+  if (saved?.deviceId !== undefined && saved.username === username) return Client.open({ storage: store });
+  return Client.requestLink(server(), username, password, { storage: store });
 }
 
-/** This browser was linked and set up: into the chat. */
-export async function linked(c: Client): Promise<void> {
+/** This browser was linked: into the chat. `unfinished`: its set-up (KeyPackages, joining
+ *  the conversations) failed after the device was saved; the joins are tried again here,
+ *  the KeyPackages by the first sync's top-up. */
+export async function linked(c: Client, unfinished = false): Promise<void> {
   pendingLogin = undefined;
   await start(c);
+  if (unfinished) {
+    await attempt(async () => {
+      if ((await c.joinConversations()).joined.length > 0) await refreshConversations();
+    });
+  }
 }
 
 /** Ends the session on the server; the device's keys, groups and history stay here, so
@@ -179,6 +192,8 @@ export async function logout(endSession = true): Promise<void> {
     liveSocket.value = undefined;
     if (c !== undefined) knownUser.value = c.profile.username;
     me.value = undefined;
+    presence.value = new Map();
+    typing.value = new Map();
     contacts.value = [];
     conversations.value = [];
     history.value = new Map();
@@ -190,6 +205,9 @@ export async function logout(endSession = true): Promise<void> {
   if (c !== undefined) {
     // A session the server ended already needs no request (it would only be refused).
     if (endSession) await c.logout().catch(() => undefined);
+    // Dropped from the API too: an operation finishing late saves the profile with the
+    // API's tokens, and must not write them back.
+    c.api.tokens = undefined;
     c.profile.accessToken = "";
     c.profile.refreshToken = "";
     await c.storage.saveProfile(c.profile);

@@ -20,6 +20,7 @@ import {
   description,
   fingerprint,
   type Ack,
+  type CallOptions,
   type Described,
   type Candidate,
   type Joined,
@@ -27,28 +28,9 @@ import {
   type Participant,
   type PeerLike,
   type ServerEvents,
-  type SignalingSocket,
 } from "./callwire.js";
 
-export { rtcConfiguration, type Media, type Participant, type PeerLike, type SignalingSocket } from "./callwire.js";
-
-export interface CallOptions {
-  sessionId: string;
-  /** This user. */
-  userId: string;
-  media: Media;
-  socket: SignalingSocket;
-  /** What this side sends (from `getUserMedia`). */
-  localStream: MediaStream | undefined;
-  createPeer: (config: RTCConfiguration) => PeerLike;
-  /** ICE servers (from `GET /api/v1/turn/credentials`) and policy (`relay` forces TURN). */
-  rtcConfig: RTCConfiguration;
-  /** Called after every change (participants, streams, mute, end). */
-  onChange?: (call: Call) => void;
-  /** Asked before rejoining: false when the call ended while the socket was down (e.g. from
-   *  `GET /api/v1/calls`), so that the call ends here without a refused `join_call`. */
-  stillLive?: () => Promise<boolean>;
-}
+export { rtcConfiguration, type CallOptions, type Media, type Participant, type PeerLike, type SignalingSocket } from "./callwire.js";
 
 /** One call this device takes part in. */
 export class Call {
@@ -77,6 +59,8 @@ export class Call {
   /** Peers whose remote description is set (candidates can be added). */
   private readonly described = new Set<string>();
   private readonly listeners: [string, (payload: never) => void][] = [];
+  /** A rejoin is asking whether the call still lives. */
+  private checkingLive = false;
   /** A `join_call` after a reconnection is on its way: its `call_joined` restarts ICE. */
   private rejoining = false;
   /** Mutes changed while the socket was down, to tell the others once it is back. */
@@ -90,7 +74,9 @@ export class Call {
     const on = <K extends keyof ServerEvents>(event: K, handler: (payload: ServerEvents[K]) => Promise<void> | void) => {
       const listener = (payload: ServerEvents[K]) => {
         if (this.ended !== undefined) return;
-        const sessionId = typeof payload === "object" ? (payload as { sessionId?: string }).sessionId : undefined;
+        // What the server sent may be anything (a `null` too), whatever the type says.
+        const raw: unknown = payload;
+        const sessionId = typeof raw === "object" && raw !== null ? (raw as { sessionId?: string }).sessionId : undefined;
         if (sessionId !== undefined && sessionId !== this.sessionId) return;
         Promise.resolve(handler(payload)).catch((e: unknown) => {
           this.fail(`${event}: ${e instanceof Error ? e.message : String(e)}`);
@@ -199,9 +185,13 @@ export class Call {
   }
 
   private async rejoin(): Promise<void> {
+    // A socket flapping while the last rejoin asks the server: that one rejoins for both.
+    if (this.checkingLive) return;
     this.rejoins++;
+    this.checkingLive = true;
     const live = await (this.options.stillLive?.() ?? Promise.resolve(true)).catch(() => true);
-    if (this.ended !== undefined) return;
+    this.checkingLive = false;
+    if (this.ended !== undefined || this.options.socket.connected === false) return;
     if (!live) {
       this.finish("connection_lost");
       return;
@@ -355,7 +345,12 @@ export class Call {
     this.described.add(userId);
     const queue = this.pending.get(userId) ?? [];
     this.pending.delete(userId);
-    for (const candidate of queue) await peer.addIceCandidate(candidate);
+    // One stale candidate (an old ufrag after a restart) must not stop the answer.
+    for (const candidate of queue) {
+      await peer.addIceCandidate(candidate).catch((e: unknown) => {
+        this.errors.push(`ice_candidate from ${userId}: ${e instanceof Error ? e.message : String(e)}`);
+      });
+    }
   }
 
   /** Closes the peer connection with `userId` (a new one is made when next needed). */

@@ -1,6 +1,7 @@
 // What `calls.ts` speaks and drives: the server's call events and their payloads
 // (docs/SOCKETIO.md, "Calls"), the parts of a Socket.IO client and of `RTCPeerConnection` it
 // uses (so that Vitest can pass fakes), and the pure helpers on SDP and ICE payloads.
+import type { Call } from "./calls.js";
 
 /** The part of a Socket.IO client a call uses. */
 export interface SignalingSocket {
@@ -117,4 +118,23 @@ export function fingerprint(sdp: string | undefined): string | undefined {
 /** `GET /api/v1/turn/credentials` → the `RTCConfiguration` for a call (`relay` forces TURN). */
 export function rtcConfiguration(credentials: { ice_servers?: RTCIceServer[] }, relayOnly = false): RTCConfiguration {
   return { iceServers: credentials.ice_servers ?? [], iceTransportPolicy: relayOnly ? "relay" : "all" };
+}
+
+/** What a `Call` (calls.ts) is made with. */
+export interface CallOptions {
+  sessionId: string;
+  /** This user. */
+  userId: string;
+  media: Media;
+  socket: SignalingSocket;
+  /** What this side sends (from `getUserMedia`). */
+  localStream: MediaStream | undefined;
+  createPeer: (config: RTCConfiguration) => PeerLike;
+  /** ICE servers (from `GET /api/v1/turn/credentials`) and policy (`relay` forces TURN). */
+  rtcConfig: RTCConfiguration;
+  /** Called after every change (participants, streams, mute, end). */
+  onChange?: (call: Call) => void;
+  /** Asked before rejoining: false when the call ended while the socket was down (e.g. from
+   *  `GET /api/v1/calls`), so that the call ends here without a refused `join_call`. */
+  stillLive?: () => Promise<boolean>;
 }

@@ -289,6 +289,16 @@ export class Client implements Core {
     return trust.checkKeys(this, userId);
   }
 
+  /** The users this device's MLS group of conversation `id` has members of. */
+  groupUsers(id: string): Promise<string[]> {
+    return trust.groupUsers(this, id);
+  }
+
+  /** The safety number of the keys `change` reported (the ones `acceptKeys` records). */
+  safetyNumberOf(change: trust.KeyChange): string {
+    return trust.safetyNumberOf(this, change);
+  }
+
   /** Accepts the keys `change` reported, after the person saw it. */
   acceptKeys(change: trust.KeyChange): Promise<void> {
     return trust.acceptKeys(this, change);

@@ -5,9 +5,11 @@
 // appeared since (linked by the identity, so the safety number stays). `acceptKeys` records
 // what is published now, once the person has looked.
 
-import { saveProfile, type Core } from "./core.js";
-import { toBase64 } from "./encoding.js";
-import { verifiedDevices } from "./keys.js";
+import { saveProfile, storedGroup, type Core } from "./core.js";
+import { fromBase64, toBase64 } from "./encoding.js";
+import { identityKeyOf, verifiedDevices } from "./keys.js";
+import { members } from "./mls.js";
+import { safetyNumber } from "./safety.js";
 import type { KnownKeys } from "./storage.js";
 
 /** How a user's published keys differ from the ones accepted before. */
@@ -55,4 +57,25 @@ export async function acceptKeys(core: Core, change: KeyChange): Promise<void> {
 async function remember(core: Core, userId: string, keys: KnownKeys): Promise<void> {
   core.profile.knownKeys = { ...core.profile.knownKeys, [userId]: keys };
   await saveProfile(core);
+}
+
+/** The safety number of the keys `change` reported — the very key that `acceptKeys` would
+ *  record, never one fetched again (a server could show one key and slip in another). */
+export function safetyNumberOf(core: Core, change: KeyChange): string {
+  const theirs = fromBase64(change.published.identityKey, "identity key");
+  return safetyNumber(identityKeyOf(core), core.profile.userId, theirs, change.userId);
+}
+
+/** The users this device's MLS state of conversation `id` has members of (credentials
+ *  `<user id>:<device id>`), this user included: what to watch besides the server's list,
+ *  which the server could shorten. */
+export async function groupUsers(core: Core, id: string): Promise<string[]> {
+  const state = await storedGroup(core, id);
+  if (state === undefined) return [];
+  const users = new Set<string>();
+  for (const member of members(state)) {
+    const user = member.identity?.split(":")[0];
+    if (user !== undefined && user !== "") users.add(user);
+  }
+  return [...users];
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { previewType } from "../../src/app/Attachments.js";
+import { previewType, safeName } from "../../src/app/Attachments.js";
 
 describe("which files are previewed inline", () => {
   it("takes the declared type when there is one, and only the image types it shows", () => {
@@ -18,5 +18,14 @@ describe("which files are previewed inline", () => {
     expect(previewType({ name: "png" })).toBeUndefined();
     expect(previewType({ name: "toString" })).toBeUndefined();
     expect(previewType({ name: "x.constructor" })).toBeUndefined();
+  });
+});
+
+describe("file names as shown and saved", () => {
+  it("lose control and direction-override characters", () => {
+    expect(safeName("photo\u202Egnp.exe")).toBe("photognp.exe");
+    expect(safeName("a\u0000b\nc\u2066d.txt")).toBe("abcd.txt");
+    expect(safeName("report 2026.pdf")).toBe("report 2026.pdf");
+    expect(safeName("\u202E")).toBe("file");
   });
 });

@@ -1,12 +1,19 @@
 // Device linking without a server: the link code (vectors the Rust client checks too, in
 // crates/securevox-client/tests/web_linking.rs), the HPKE suite (RFC 9180's own test vector),
-// the envelope's seal and open and its refusals, and an external join from a GroupInfo with
-// the RFC 9420 `external_pub` encoding that openmls and mls.ts write.
+// the envelope's seal and open and its refusals, an external join from a GroupInfo with the
+// RFC 9420 `external_pub` encoding that openmls and mls.ts write, and the new device's
+// request against a fake server: cancelled while a look is under way, a bad signature, a
+// set-up that fails after the device is saved.
 import { sha256 } from "@noble/hashes/sha2.js";
+import { getEventListeners } from "node:events";
 import { createApplicationMessage, createGroup, emptyPskIndex, processPrivateMessage, processPublicMessage } from "ts-mls";
 import { describe, expect, it } from "vitest";
-import { fromUtf8, toBase64, utf8 } from "../../src/core/encoding.js";
-import { envelopeSeed, joinFromGroupInfo, openEnvelope, sealEnvelope } from "../../src/core/linking.js";
+import { Client } from "../../src/core/client.js";
+import { fromBase64, fromUtf8, toBase64, utf8 } from "../../src/core/encoding.js";
+import { envelopeSeed, openEnvelope, sealEnvelope, seedPlaintext } from "../../src/core/envelope.js";
+import { joinFromGroupInfo } from "../../src/core/joining.js";
+import { identityPublicKey, newIdentitySeed, signDevice } from "../../src/core/keys.js";
+import { MemoryStorage } from "../../src/core/storage.js";
 import { ciphersuite, clientConfig, decodeMessage, encodeMessage, groupInfoFor, newKeyPackage } from "../../src/core/mls.js";
 import { digitsOf, linkCode } from "../../src/core/safety.js";
 
@@ -94,5 +101,181 @@ describe("an external join", () => {
     const read = await processPrivateMessage(aliceState, hello.privateMessage, emptyPskIndex, cs);
     expect(read.kind).toBe("applicationMessage");
     if (read.kind === "applicationMessage") expect(fromUtf8(read.message)).toBe("from the linked device");
+  });
+});
+
+// ----- the new device, against a fake server ---------------------------------------------------
+
+const SERVER = "http://server.test";
+const USER = "u1";
+const LINK = "link-1";
+
+type Call = { method: string; path: string; body: unknown };
+type Route = (call: Call) => Response | Promise<Response>;
+
+const json = (status: number, value: unknown) => new Response(JSON.stringify(value), { status });
+const refused = (status: number, code: string) => json(status, { error: { code, message: code } });
+
+/** A fake server with the account `u1` (identity `seed`) and link request `link-1`; `routes`
+ *  answer first (by "METHOD /path"), then the defaults below. */
+function fakeServer(seed: Uint8Array, routes: Record<string, Route> = {}) {
+  const calls: Call[] = [];
+  const keys: { signature?: string; transfer?: string } = {};
+  const linkView = (state: string) => ({
+    id: LINK,
+    state,
+    name: "browser",
+    signature_key: keys.signature,
+    transfer_key: keys.transfer,
+    created_at: "2025-01-01T00:00:00Z",
+    expires_at: "2025-01-01T00:10:00Z",
+  });
+  /** The request as approved by a device holding `by` (the account's seed unless given). */
+  const approved = async (by = seed) => {
+    const signatureKey = fromBase64(keys.signature ?? "");
+    const envelope = await sealEnvelope(fromBase64(keys.transfer ?? ""), LINK, seedPlaintext(toBase64(seed)));
+    return json(200, {
+      ...linkView("approved"),
+      device: {
+        id: "d2",
+        name: "browser",
+        signature_key: keys.signature,
+        identity_signature: toBase64(signDevice(by, USER, signatureKey)),
+        created_at: "2025-01-01T00:00:01Z",
+      },
+      envelope: toBase64(envelope),
+    });
+  };
+  const defaults: Record<string, Route> = {
+    "POST /api/v1/auth/login": () =>
+      json(200, { access_token: "a", refresh_token: "r", session_id: "s", token_type: "Bearer", expires_in: 900, user: { id: USER, username: "alice" } }),
+    "POST /api/v1/auth/logout": () => new Response(null, { status: 204 }),
+    "POST /api/v1/devices/links": (call) => {
+      const body = call.body as { signature_key: string; transfer_key: string };
+      keys.signature = body.signature_key;
+      keys.transfer = body.transfer_key;
+      return json(201, linkView("pending"));
+    },
+    [`GET /api/v1/devices/links/${LINK}`]: () => json(200, linkView("pending")),
+    [`DELETE /api/v1/devices/links/${LINK}`]: () => new Response(null, { status: 204 }),
+    [`GET /api/v1/users/${USER}/keys`]: () => json(200, { identity_key: toBase64(identityPublicKey(seed)), devices: [] }),
+    "POST /api/v1/devices/d2/key-packages": () => json(200, { count: 21, low: false, has_last_resort: true }),
+    "GET /api/v1/conversations": () => json(200, []),
+  };
+  const fetch: typeof globalThis.fetch = async (input, init) => {
+    const url = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    const call = { method: init?.method ?? "GET", path: new URL(url).pathname, body: typeof init?.body === "string" ? (JSON.parse(init.body) as unknown) : undefined };
+    calls.push(call);
+    const route = routes[`${call.method} ${call.path}`] ?? defaults[`${call.method} ${call.path}`];
+    if (route === undefined) throw new Error(`unexpected ${call.method} ${call.path}`);
+    return route(call);
+  };
+  const asked = (method: string, path: string) => calls.some((c) => c.method === method && c.path === path);
+  return { fetch, calls, asked, approved, linkView };
+}
+
+/** A promise and its resolve, for an answer held back until the test releases it. */
+function deferred<T>() {
+  let resolve: (value: T) => void = () => undefined;
+  const promise = new Promise<T>((r) => { resolve = r; });
+  return { promise, resolve };
+}
+
+async function request(server: ReturnType<typeof fakeServer>, storage = new MemoryStorage()) {
+  return { storage, pending: await Client.requestLink(SERVER, "alice", "pw", { storage, fetch: server.fetch }) };
+}
+
+describe("a new device's link request", () => {
+  it("ignores an approval that arrives after Cancel: no profile saved, the session ended", async () => {
+    const seed = newIdentitySeed();
+    const looking = deferred<undefined>();
+    const answer = deferred<Response>();
+    const server = fakeServer(seed, {
+      [`GET /api/v1/devices/links/${LINK}`]: () => {
+        looking.resolve(undefined);
+        return answer.promise;
+      },
+    });
+    const { storage, pending } = await request(server);
+    const poll = pending.poll();
+    await looking.promise; // the look is under way
+    const cancel = pending.cancel();
+    answer.resolve(await server.approved());
+    await expect(poll).rejects.toMatchObject({ code: "link_cancelled" });
+    expect(await cancel).toBe(true);
+    expect(await storage.loadProfile()).toBeUndefined();
+    expect(server.asked("GET", `/api/v1/users/${USER}/keys`)).toBe(false);
+    expect(server.asked("DELETE", `/api/v1/devices/links/${LINK}`)).toBe(true);
+    expect(server.asked("POST", "/api/v1/auth/logout")).toBe(true);
+    await expect(pending.poll()).rejects.toMatchObject({ code: "link_cancelled" });
+  });
+
+  it("ignores an approval that arrives after its signal aborted", async () => {
+    const seed = newIdentitySeed();
+    const stop = new AbortController();
+    const server = fakeServer(seed, {
+      [`GET /api/v1/devices/links/${LINK}`]: async () => {
+        stop.abort();
+        return server.approved();
+      },
+    });
+    const { storage, pending } = await request(server);
+    await expect(pending.wait({ signal: stop.signal })).rejects.toMatchObject({ code: "link_cancelled" });
+    expect(await storage.loadProfile()).toBeUndefined();
+    expect(await pending.cancel()).toBe(true);
+  });
+
+  it("leaves no abort listener behind between two looks", async () => {
+    let looks = 0;
+    const server = fakeServer(newIdentitySeed(), {
+      [`GET /api/v1/devices/links/${LINK}`]: () => (++looks < 4 ? json(200, server.linkView("pending")) : json(200, server.linkView("rejected"))),
+    });
+    const { pending } = await request(server);
+    const stop = new AbortController();
+    await expect(pending.wait({ signal: stop.signal, intervalMs: 1 })).rejects.toMatchObject({ code: "link_rejected" });
+    expect(looks).toBe(4);
+    expect(getEventListeners(stop.signal, "abort")).toHaveLength(0);
+  });
+
+  it("refuses an approval whose device key the envelope's identity did not sign", async () => {
+    const seed = newIdentitySeed();
+    const server = fakeServer(seed, { [`GET /api/v1/devices/links/${LINK}`]: () => server.approved(newIdentitySeed()) });
+    const { storage, pending } = await request(server);
+    await expect(pending.poll()).rejects.toMatchObject({ code: "bad_envelope" });
+    expect(await storage.loadProfile()).toBeUndefined();
+    // Not linked: Cancel still ends the session.
+    expect(await pending.cancel()).toBe(true);
+    expect(server.asked("POST", "/api/v1/auth/logout")).toBe(true);
+  });
+
+  it("is linked even when the set-up after saving the device fails; Cancel then does nothing", async () => {
+    const seed = newIdentitySeed();
+    const server = fakeServer(seed, {
+      [`GET /api/v1/devices/links/${LINK}`]: () => server.approved(),
+      "POST /api/v1/devices/d2/key-packages": () => refused(500, "internal_error"),
+    });
+    const { storage, pending } = await request(server);
+    const failures: unknown[] = [];
+    const approvals: string[] = [];
+    const client = await pending.wait({ onApproved: () => approvals.push("approved"), onSetupFailed: (e) => failures.push(e) });
+    expect(approvals).toEqual(["approved"]);
+    expect(client.deviceId).toBe("d2");
+    expect(failures).toHaveLength(1);
+    expect(failures[0]).toMatchObject({ status: 500 });
+    const profile = await storage.loadProfile();
+    expect(profile?.deviceId).toBe("d2");
+    expect(profile?.identitySeed).toBe(toBase64(seed));
+    expect(await pending.cancel()).toBe(false);
+    expect(server.asked("POST", "/api/v1/auth/logout")).toBe(false);
+  });
+
+  it("ends the session it opened when the server refuses the request", async () => {
+    const server = fakeServer(newIdentitySeed(), { "POST /api/v1/devices/links": () => refused(409, "no_identity_key") });
+    await expect(request(server)).rejects.toMatchObject({ code: "no_identity_key" });
+    expect(server.calls.map((c) => `${c.method} ${c.path}`)).toEqual([
+      "POST /api/v1/auth/login",
+      "POST /api/v1/devices/links",
+      "POST /api/v1/auth/logout",
+    ]);
   });
 });

@@ -269,7 +269,7 @@ async fn approve_link(
         state.store.device(&device_id).await?.ok_or_else(|| ApiError::not_found("device"))?;
     let event = json!({ "id": id, "deviceId": device_id });
     state.realtime.emit_to_user(&caller.user.id, "device_link_approved", &event).await;
-    crate::routes::keys::announce_keys_changed(&state, &caller.user.id).await;
+    crate::key_changes::announce(&state, &caller.user.id);
     Ok((StatusCode::CREATED, Json(device.into())))
 }
 

@@ -10,6 +10,7 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
 use crate::extract::{ApiJson, AuthUser, IdPath};
+use crate::key_changes;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -147,7 +148,7 @@ async fn put_identity_key(
     let replaced = state.store.set_identity_key(&caller.user.id, &key, clock::now()).await?;
     if replaced {
         tracing::info!(user = %caller.user.id, "identity key replaced; the user's devices were removed");
-        announce_keys_changed(&state, &caller.user.id).await;
+        key_changes::announce(&state, &caller.user.id);
     }
     Ok(Json(IdentityKeyChange { replaced }))
 }
@@ -254,7 +255,7 @@ async fn register_device(
         .await
         .map_err(device_error)?;
     let device = state.store.device(&id).await?.ok_or_else(|| ApiError::not_found("device"))?;
-    announce_keys_changed(&state, &caller.user.id).await;
+    key_changes::announce(&state, &caller.user.id);
     Ok((StatusCode::CREATED, Json(device.into())))
 }
 
@@ -283,32 +284,10 @@ async fn remove_device(
     IdPath(device_id): IdPath,
 ) -> ApiResult<StatusCode> {
     if state.store.remove_device(&caller.user.id, &device_id).await? {
-        announce_keys_changed(&state, &caller.user.id).await;
+        key_changes::announce(&state, &caller.user.id);
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found("device"))
-    }
-}
-
-/// Tells the users who may hold `user_id`'s keys (contacts, call partners, conversation
-/// peers) that they changed — a device added or removed, a new identity key — so that their
-/// clients compare them again and warn (`keys_changed {userId}`; docs/E2EE.md).
-pub(crate) async fn announce_keys_changed(state: &AppState, user_id: &str) {
-    let (contacts, peers) = match (
-        state.store.presence_audience(user_id).await,
-        state.store.conversation_peers(user_id).await,
-    ) {
-        (Ok(contacts), Ok(peers)) => (contacts, peers),
-        (Err(e), _) | (_, Err(e)) => {
-            // Best effort: clients also compare keys when they open a conversation.
-            tracing::warn!(error = %e, "finding who to tell of a key change");
-            return;
-        }
-    };
-    let audience: std::collections::BTreeSet<String> = contacts.into_iter().chain(peers).collect();
-    let event = serde_json::json!({ "userId": user_id });
-    for other in audience {
-        state.realtime.emit_to_user(&other, "keys_changed", &event).await;
     }
 }
 
