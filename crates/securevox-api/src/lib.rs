@@ -184,8 +184,8 @@ pub async fn serve(
     };
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
     // Signaling is many small messages: Nagle's delay would sit on each of them.
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
+    let listener = realtime::read_ahead::ReadAheadListener(listener).tap_io(|tcp| {
+        let _ = tcp.get_ref().set_nodelay(true);
     });
     let served = axum::serve(listener, app).with_graceful_shutdown(shutdown).await;
     state.calls.stop_all(&state).await;

@@ -147,7 +147,7 @@ pub fn relay(
     call: Option<Arc<CallHandle>>,
     user_id: &str,
     socket: &SocketRef,
-    relay: &Relay,
+    relay: &Relay<'_>,
 ) -> Result<(), ApiError> {
     let call = call
         .filter(|c| relay.session_id.as_deref().is_none_or(|s| s == &*c.id))

@@ -23,6 +23,7 @@ use socketioxide::socket::Socket;
 use std::collections::VecDeque;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use tokio::task::AbortHandle;
 
 /// Requests one socket may have waiting; more get `overloaded` (a client that floods).
 const MAX_QUEUED: usize = 1024;
@@ -37,7 +38,9 @@ struct Inner {
     identity: Option<Identity>,
     call: Option<Arc<CallHandle>>,
     busy: bool,
-    queue: VecDeque<(Request, AckSender)>,
+    queue: VecDeque<(Request<'static>, AckSender)>,
+    /// The task that disconnects the socket if it does not authenticate in time.
+    auth_timer: Option<AbortHandle>,
 }
 
 #[derive(Serialize)]
@@ -98,6 +101,12 @@ impl Connection {
         self.lock().call.take()
     }
 
+    /// Arms the authentication deadline: `timer` is stopped once the socket authenticates
+    /// (a socket that authenticates at once then leaves no sleeping task behind).
+    pub fn await_authentication(&self, timer: AbortHandle) {
+        self.lock().auth_timer = Some(timer);
+    }
+
     /// Makes the socket `identity`'s: joins its user and session rooms and counts it present.
     pub fn admit(&self, state: &AppState, socket: &SocketRef, identity: Identity) {
         socket.join(user_room(&identity.user_id));
@@ -112,7 +121,14 @@ impl Connection {
             .live
             .connected_users
             .store(state.realtime.presence.connected_users(), Ordering::Relaxed);
-        self.lock().identity = Some(identity);
+        let timer = {
+            let mut inner = self.lock();
+            inner.identity = Some(identity);
+            inner.auth_timer.take()
+        };
+        if let Some(timer) = timer {
+            timer.abort();
+        }
         if let Some(update) = came_online {
             let state = state.clone();
             tokio::spawn(async move { announce(&state, update).await });
@@ -157,7 +173,7 @@ impl Connection {
         self: &Arc<Self>,
         state: &AppState,
         socket: SocketRef,
-        request: Request,
+        request: Request<'_>,
         ack: AckSender,
     ) {
         let mut inner = self.lock();
@@ -170,7 +186,7 @@ impl Connection {
                 );
                 return self.fail(state, &socket, ack, &e);
             }
-            inner.queue.push_back((request, ack));
+            inner.queue.push_back((request.into_owned(), ack));
             return;
         }
         if request.is_inline() {
@@ -180,6 +196,7 @@ impl Connection {
         }
         inner.busy = true;
         drop(inner);
+        let request = request.into_owned();
         let (connection, state) = (self.clone(), state.clone());
         tokio::spawn(async move { connection.drain(state, socket, request, ack).await });
     }
@@ -189,7 +206,7 @@ impl Connection {
         self: Arc<Self>,
         state: AppState,
         socket: SocketRef,
-        first: Request,
+        first: Request<'static>,
         ack: AckSender,
     ) {
         let mut next = Some((first, ack));
@@ -218,7 +235,7 @@ impl Connection {
         state: &AppState,
         socket: &SocketRef,
         context: Option<(Arc<str>, Option<Arc<CallHandle>>)>,
-        request: &Request,
+        request: &Request<'_>,
         ack: AckSender,
     ) {
         let Some((user_id, call)) = context else {
@@ -248,7 +265,7 @@ impl Connection {
         &self,
         state: &AppState,
         socket: &SocketRef,
-        request: Request,
+        request: Request<'_>,
     ) -> Result<Value, ApiError> {
         if let Request::Authenticate { token, device_id } = request {
             return self.authenticate(state, socket, &token, device_id.as_deref()).await;
@@ -330,6 +347,9 @@ impl Connection {
         let (identity, call) = {
             let mut inner = self.lock();
             inner.queue.clear();
+            if let Some(timer) = inner.auth_timer.take() {
+                timer.abort();
+            }
             (inner.identity.take(), inner.call.take())
         };
         let Some(identity) = identity else { return };
@@ -407,14 +427,13 @@ impl MessageHandler<LocalAdapter, Raw> for Inbound {
                 let has_binary = attachments.as_ref().is_some_and(|a| !a.is_empty());
                 requests::parse(text.as_str(), has_binary)
             }
-            PacketValue::Bytes(_) => Err((
-                String::new(),
-                ApiError::bad_request("bad_request", "binary packets are not accepted"),
-            )),
+            PacketValue::Bytes(_) => {
+                Err(ApiError::bad_request("bad_request", "binary packets are not accepted"))
+            }
         };
         match parsed {
-            Ok((_, request)) => self.connection.submit(&self.state, socket, request, ack),
-            Err((_, e)) => self.connection.fail(&self.state, &socket, ack, &e),
+            Ok(request) => self.connection.submit(&self.state, socket, request, ack),
+            Err(e) => self.connection.fail(&self.state, &socket, ack, &e),
         }
     }
 }

@@ -13,12 +13,14 @@
 pub mod connection;
 pub mod identity;
 pub mod presence;
+pub mod read_ahead;
 pub mod requests;
 mod signal_body;
 
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::Request;
+use axum::http::header::SEC_WEBSOCKET_KEY;
 use axum::http::{HeaderMap, HeaderValue, Uri};
 use connection::Connection;
 use identity::Identity;
@@ -52,9 +54,10 @@ impl Realtime {
             .ping_timeout(Duration::from_secs(config.ping_timeout_s))
             .max_payload(config.max_payload_bytes)
             .max_buffer_size(1024)
-            // Signaling messages are a few hundred bytes; bigger ones are read in more chunks.
-            // Every idle connection keeps this buffer.
-            .ws_read_buffer_size(1024)
+            // Every idle connection keeps this buffer, so it is small: the connection reads
+            // ahead (`read_ahead`), so a burst still costs one `recv`, and a bigger message
+            // only a few more copies from what was read ahead.
+            .ws_read_buffer_size(256)
             .build_layer();
         Self { io, layer, presence: PresenceTracker::default() }
     }
@@ -161,18 +164,25 @@ impl Realtime {
 
 /// Engine.IO keeps each connection's upgrade request for the connection's lifetime. Its header
 /// values and URI are slices of hyper's read buffer (16 KB), which would then stay allocated per
-/// idle connection; copies of them let that buffer go.
+/// idle connection; copies of them let that buffer go. A WebSocket upgrade keeps only its
+/// `Sec-WebSocket-Key`, which Engine.IO answers the upgrade from: nothing reads the other
+/// headers later, and 10 000 idle connections would keep them all. (A polling request keeps its
+/// headers: Engine.IO reads its `Content-Type`.)
 pub async fn detach_upgrade_request(mut request: Request) -> Request {
     if request.uri().path().starts_with("/socket.io/") {
-        let headers: HeaderMap = request
-            .headers()
-            .iter()
-            .map(|(name, value)| {
-                let copy =
-                    HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone());
-                (name.clone(), copy)
-            })
-            .collect();
+        let websocket = request
+            .uri()
+            .query()
+            .is_some_and(|query| query.split('&').any(|pair| pair == "transport=websocket"));
+        let copy = |value: &HeaderValue| {
+            HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| value.clone())
+        };
+        let headers: HeaderMap = if websocket {
+            let key = request.headers().get(SEC_WEBSOCKET_KEY);
+            key.map(|key| (SEC_WEBSOCKET_KEY, copy(key))).into_iter().collect()
+        } else {
+            request.headers().iter().map(|(name, value)| (name.clone(), copy(value))).collect()
+        };
         *request.headers_mut() = headers;
         if let Ok(uri) = request.uri().to_string().parse::<Uri>() {
             *request.uri_mut() = uri;
@@ -219,18 +229,21 @@ async fn admit(
     if let Some(identity) = identity {
         connection.admit(&state, &socket, identity);
     } else {
-        let (socket, connection) = (socket.clone(), connection.clone());
+        let (socket, waiting) = (socket.clone(), connection.clone());
         let timeout = Duration::from_secs(state.config.realtime.auth_timeout_s);
-        tokio::spawn(async move {
+        let timer = tokio::spawn(async move {
             tokio::time::sleep(timeout).await;
-            if !connection.is_authenticated() && socket.connected() {
-                connection.send_error(
+            if !waiting.is_authenticated() && socket.connected() {
+                waiting.send_error(
                     &socket,
                     &ApiError::unauthorized("auth_timeout", "authenticate within the time limit"),
                 );
                 let _ = socket.disconnect();
             }
         });
+        // No event can come before this middleware returns, so the timer is known before any
+        // `authenticate` can stop it.
+        connection.await_authentication(timer.abort_handle());
     }
     Ok(())
 }
