@@ -53,8 +53,18 @@ function ConnectionState() {
   );
 }
 
+type Tab = "chats" | "contacts" | "calls" | "account" | "admin";
+/** The sections, in order: id, label, for admins only. */
+const TABS: readonly (readonly [Tab, string, boolean])[] = [
+  ["chats", "Chats", false],
+  ["contacts", "Contacts", false],
+  ["calls", "Calls", false],
+  ["account", "Account", false],
+  ["admin", "Admin", true],
+];
+
 function Chat() {
-  const [tab, setTab] = useState<"chats" | "contacts" | "calls" | "account" | "admin">("chats");
+  const [tab, setTab] = useState<Tab>("chats");
   const open = selected.value;
   const admin = useIsAdmin();
   const wide = tab === "admin" || open !== undefined;
@@ -89,23 +99,11 @@ function Chat() {
       </header>
       <aside class="side">
         <nav class="tabs" aria-label="Sections">
-          <button type="button" aria-pressed={tab === "chats"} onClick={() => { setTab("chats"); }}>
-            Chats
-          </button>
-          <button type="button" aria-pressed={tab === "contacts"} onClick={() => { setTab("contacts"); }}>
-            Contacts
-          </button>
-          <button type="button" aria-pressed={tab === "calls"} onClick={() => { setTab("calls"); }}>
-            Calls
-          </button>
-          <button type="button" aria-pressed={tab === "account"} onClick={() => { setTab("account"); }}>
-            Account
-          </button>
-          {admin && (
-            <button type="button" aria-pressed={tab === "admin"} onClick={() => { setTab("admin"); }}>
-              Admin
+          {TABS.filter(([, , adminOnly]) => admin || !adminOnly).map(([id, label]) => (
+            <button type="button" key={id} aria-pressed={tab === id} onClick={() => { setTab(id); }}>
+              {label}
             </button>
-          )}
+          ))}
         </nav>
         {tab === "chats" || tab === "admin" ? <Conversations /> : tab === "contacts" ? <Contacts /> : tab === "calls" ? <CallHistory /> : <Account />}
       </aside>

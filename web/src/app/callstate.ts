@@ -226,22 +226,20 @@ effect(() => {
   const accepted = () => {
     answered = true;
   };
-  s.on("incoming_call", ring);
-  s.on("call_answered_elsewhere", stop);
-  s.on("call_missed", stop);
-  s.on("call_declined", stop);
-  s.on("call_ended", ended);
-  s.on("call_accepted", accepted);
+  const handlers: [string, Parameters<Socket["on"]>[1]][] = [
+    ["incoming_call", ring],
+    ["call_answered_elsewhere", stop],
+    ["call_missed", stop],
+    ["call_declined", stop],
+    ["call_ended", ended],
+    ["call_accepted", accepted],
+  ];
+  for (const [event, handler] of handlers) s.on(event, handler);
   const self = me.peek();
   if (self !== undefined) loadSeenCalls(self.id);
   void refreshCallHistory().catch(fail);
   return () => {
-    s.off("incoming_call", ring);
-    s.off("call_answered_elsewhere", stop);
-    s.off("call_missed", stop);
-    s.off("call_declined", stop);
-    s.off("call_ended", ended);
-    s.off("call_accepted", accepted);
+    for (const [event, handler] of handlers) s.off(event, handler);
   };
 });
 
