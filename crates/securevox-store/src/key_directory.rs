@@ -246,13 +246,14 @@ impl Store {
         })
     }
 
-    /// Claims one KeyPackage of each of `user_id`'s devices for `claimer` (a user id): an
-    /// unclaimed one, never handed out twice even to concurrent claims, or else the device's
-    /// last-resort one. Devices with neither are left out.
+    /// Claims one KeyPackage of each of `user_id`'s devices but `except_device` for `claimer`
+    /// (a user id): an unclaimed one, never handed out twice even to concurrent claims, or
+    /// else the device's last-resort one. Devices with neither are left out.
     pub async fn claim_key_packages(
         &self,
         user_id: &str,
         claimer: &str,
+        except_device: Option<&str>,
         now: i64,
     ) -> Result<Vec<ClaimedKeyPackage>, StoreError> {
         // PostgreSQL: concurrent claims skip each other's row instead of waiting for it and
@@ -268,7 +269,8 @@ impl Store {
              AND claimed_at IS NULL RETURNING package_ref, data"
         );
         let mut handed = Vec::new();
-        for device in self.devices_of(user_id).await? {
+        let devices = self.devices_of(user_id).await?;
+        for device in devices.into_iter().filter(|d| Some(d.id.as_str()) != except_device) {
             let row = sqlx::query(&claim)
                 .bind(&device.id)
                 .bind(now)

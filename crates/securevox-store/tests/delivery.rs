@@ -84,7 +84,7 @@ async fn key_packages_are_handed_out_once_even_concurrently(db: TestDb) {
 
     let claims = race(30, |_| {
         let (store, alice, bob) = (store.clone(), alice.clone(), bob.clone());
-        async move { store.claim_key_packages(&alice, &bob, NOW).await.unwrap() }
+        async move { store.claim_key_packages(&alice, &bob, None, NOW).await.unwrap() }
     })
     .await;
     let mut fresh = BTreeSet::new();
@@ -112,14 +112,21 @@ async fn key_packages_are_handed_out_once_even_concurrently(db: TestDb) {
 
     // A new last-resort KeyPackage replaces the old one.
     store.add_key_packages(&laptop, &[package(98, true, NOW + 600)], NOW).await.unwrap();
-    let again = store.claim_key_packages(&alice, &bob, NOW).await.unwrap();
+    let again = store.claim_key_packages(&alice, &bob, None, NOW).await.unwrap();
     assert_eq!(again[0].reference, vec![98; 32]);
     // Nothing to claim for a device without KeyPackages, nor for a user without devices.
     device(&store, &alice).await;
-    assert_eq!(store.claim_key_packages(&alice, &bob, NOW).await.unwrap().len(), 1);
-    assert!(store.claim_key_packages(&bob, &alice, NOW).await.unwrap().is_empty());
+    assert_eq!(store.claim_key_packages(&alice, &bob, None, NOW).await.unwrap().len(), 1);
+    assert!(store.claim_key_packages(&bob, &alice, None, NOW).await.unwrap().is_empty());
+    // A user adding their own other devices leaves out the one asking.
+    store.add_key_packages(&laptop, &[package(97, false, NOW + 600)], NOW).await.unwrap();
+    let phone = device(&store, &alice).await;
+    store.add_key_packages(&phone, &[package(96, false, NOW + 600)], NOW).await.unwrap();
+    let own = store.claim_key_packages(&alice, &alice, Some(&laptop), NOW).await.unwrap();
+    assert_eq!(own.iter().map(|c| c.device_id.as_str()).collect::<Vec<_>>(), [phone.as_str()]);
+    assert_eq!(store.key_package_count(&laptop, NOW).await.unwrap().available, 1, "untouched");
 
-    assert_eq!(store.prune_key_packages(NOW, NOW + 1).await.unwrap(), 21, "expired + claimed");
+    assert_eq!(store.prune_key_packages(NOW, NOW + 1).await.unwrap(), 22, "expired + claimed");
     assert!(store.key_package_count(&laptop, NOW).await.unwrap().has_last_resort);
 }
 

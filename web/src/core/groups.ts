@@ -56,7 +56,8 @@ export async function addContact(core: Core, username: string): Promise<UserView
 
 /** Claims one KeyPackage per device of each user; each must be well-formed, of our
  *  ciphersuite, self-signed, and name a device its user's identity key vouches for, with
- *  that device's signature key. */
+ *  that device's signature key. For this device's own user: its other devices (none is
+ *  fine; the server leaves out the asking device); anyone else needs at least one. */
 export async function claimKeyPackages(core: Core, userIds: string[]): Promise<KeyPackage[]> {
   const packages: KeyPackage[] = [];
   for (const userId of userIds) {
@@ -64,9 +65,9 @@ export async function claimKeyPackages(core: Core, userIds: string[]): Promise<K
     const claimed = await core.api.json<Claimed>(
       "POST",
       `/api/v1/users/${encodeURIComponent(userId)}/key-packages/claim`,
-      { body: { json: {} } },
+      { device: deviceIdOf(core), body: { json: {} } },
     );
-    if (claimed.key_packages.length === 0) {
+    if (claimed.key_packages.length === 0 && userId !== core.profile.userId) {
       throw clientError("no_key_packages", `user ${userId} has no device with KeyPackages`);
     }
     for (const claim of claimed.key_packages) {
@@ -114,10 +115,9 @@ export async function createGroup(
     throw mlsError("cannot create the group", e);
   }
   await saveGroup(core, id, state);
-  if (userIds.length > 0) {
-    const keyPackages = await claimKeyPackages(core, userIds);
-    await commit(core, id, { kind: "add", keyPackages });
-  }
+  // Everyone's devices, this user's other ones too (they read the conversation as well).
+  const keyPackages = await claimKeyPackages(core, [...new Set([...userIds, core.profile.userId])]);
+  if (keyPackages.length > 0) await commit(core, id, { kind: "add", keyPackages });
   return id;
 }
 

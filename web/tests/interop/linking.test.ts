@@ -140,6 +140,8 @@ describe.skipIf(GIVEN === undefined || CLI === undefined)("device linking betwee
     // A conversation the web device made: its GroupInfo is the web's.
     direct = await web.createDirect("bob");
     expect((await cliOk<CliSyncReport>(bob, ["sync"])).joined).toEqual([direct]);
+    // alice's other device, the CLI, is in it as well.
+    expect((await cliOk<CliSyncReport>(alice, ["sync"])).joined).toEqual([direct]);
 
     const alice3 = join(dir, "alice3");
     const login = await cliLogin(alice3, "alice");

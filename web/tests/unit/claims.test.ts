@@ -43,7 +43,7 @@ function coreWith(directory: Directory): Core {
   return {
     api: new Api("http://server.test", { accessToken: "a", refreshToken: "r", sessionId: "s" }, { fetch: fake }),
     storage: new MemoryStorage(),
-    profile: { server: "http://server.test", userId: "u1", username: "me", accessToken: "a", refreshToken: "r", sessionId: "s", identitySeed: "", inboxCursor: 0 },
+    profile: { server: "http://server.test", userId: "u1", deviceId: "d1", username: "me", accessToken: "a", refreshToken: "r", sessionId: "s", identitySeed: "", inboxCursor: 0 },
   };
 }
 

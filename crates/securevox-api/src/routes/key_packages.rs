@@ -5,10 +5,11 @@
 //! is uploaded for.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{ApiJson, AuthUser, IdPath};
+use crate::extract::{ApiJson, AuthUser, IdPath, DEVICE_HEADER};
 use crate::routes::keys::{active_user, decode, own_device};
 use crate::state::AppState;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::Json;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
@@ -160,10 +161,14 @@ pub struct ClaimedKeyPackages {
 }
 
 /// `POST /api/v1/users/{id}/key-packages/claim` — take one KeyPackage of each of a user's
-/// devices, to add them to a conversation. Each is handed out once.
+/// devices, to add them to a conversation. Each is handed out once. A user claiming their
+/// own (to bring their other devices into a new conversation) names the asking device in
+/// `X-Device-Id`, which is left out.
 #[utoipa::path(post, path = "/api/v1/users/{id}/key-packages/claim", tag = "keys",
     security(("bearer" = [])),
-    params(("id" = String, Path, description = "User id")),
+    params(("id" = String, Path, description = "User id"),
+           ("X-Device-Id" = Option<String>, Header,
+            description = "The asking device: left out when claiming your own")),
     responses(
         (status = 200, body = ClaimedKeyPackages),
         (status = 403, description = "`blocked`", body = ErrorBody),
@@ -173,10 +178,18 @@ async fn claim_key_packages(
     State(state): State<AppState>,
     caller: AuthUser,
     IdPath(user_id): IdPath,
+    headers: HeaderMap,
 ) -> ApiResult<Json<ClaimedKeyPackages>> {
     active_user(&state, &user_id).await?;
     crate::routes::contacts::ensure_not_blocked(&state, &caller.user.id, &user_id).await?;
-    let claimed = state.store.claim_key_packages(&user_id, &caller.user.id, clock::now()).await?;
+    let asking = headers
+        .get(DEVICE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| uuid::Uuid::parse_str(v.trim()).ok())
+        .map(|id| id.hyphenated().to_string());
+    let except = asking.as_deref().filter(|_| user_id == caller.user.id);
+    let claimed =
+        state.store.claim_key_packages(&user_id, &caller.user.id, except, clock::now()).await?;
     let key_packages = claimed
         .into_iter()
         .map(|c| ClaimedKeyPackageView {

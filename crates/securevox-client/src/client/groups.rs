@@ -74,7 +74,8 @@ impl Client {
     }
 
     /// Claims one KeyPackage per device of each user, each validated and checked against the
-    /// devices the user's identity key vouches for.
+    /// devices the user's identity key vouches for. For this user, the other devices (none
+    /// is fine); for anyone else, at least one.
     pub(super) async fn claim_key_packages(
         &mut self,
         user_ids: &[String],
@@ -83,9 +84,10 @@ impl Client {
         for user_id in user_ids {
             let (_, devices) = self.verified_devices(user_id).await?;
             let path = format!("/api/v1/users/{user_id}/key-packages/claim");
+            // As this device: the server leaves it out when the claim is for its own user.
             let claimed: Claimed =
-                self.call_json(Method::POST, &path, false, Body::Json(json!({}))).await?;
-            if claimed.key_packages.is_empty() {
+                self.call_json(Method::POST, &path, true, Body::Json(json!({}))).await?;
+            if claimed.key_packages.is_empty() && user_id != self.user_id() {
                 return Err(Error::other(format!("user {user_id} has no device with KeyPackages")));
             }
             for claim in claimed.key_packages {
@@ -156,8 +158,12 @@ impl Client {
             .build(&self.provider, &signer, self.credential()?)
             .map_err(mls)?;
         self.save_mls()?;
-        if !user_ids.is_empty() {
-            let packages = self.claim_key_packages(&user_ids).await?;
+        // Everyone's devices, this user's other ones too (they read the conversation as well).
+        if !user_ids.iter().any(|u| u == self.user_id()) {
+            user_ids.push(self.user_id().to_owned());
+        }
+        let packages = self.claim_key_packages(&user_ids).await?;
+        if !packages.is_empty() {
             self.commit(&id, &Change::Add(&packages)).await?;
         }
         Ok(id)

@@ -1,8 +1,12 @@
-//! Minimal harness: the real server (what `securevox serve` starts) in-process on SQLite, on
-//! a port-0 listener (copied from `crates/securevox/tests/common`).
+//! Minimal harness: the real server (what `securevox serve` starts) in-process on SQLite or
+//! PostgreSQL (see [`backend`], shared with the server's tests), on a port-0 listener.
 #![allow(dead_code)]
 
+#[path = "../../../securevox/tests/common/backend.rs"]
+pub mod backend;
 pub mod web;
+
+pub use backend::{Backend, TestDb};
 
 use securevox_api::Config;
 use serde_json::{json, Value};
@@ -14,6 +18,7 @@ pub const PASSWORD: &str = "correct horse battery";
 pub struct TestServer {
     pub base: String,
     pub dir: tempfile::TempDir,
+    db: TestDb,
     config: Config,
     addr: std::net::SocketAddr,
     http: reqwest::Client,
@@ -23,11 +28,16 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start() -> Self {
+        Self::start_on(&Backend::Sqlite).await
+    }
+
+    pub async fn start_on(backend: &Backend) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
+        let db = TestDb::create(backend, dir.path()).await;
         let config = Config {
             listen: "127.0.0.1:0".into(),
             data_dir: dir.path().to_path_buf(),
-            database_url: format!("sqlite://{}", dir.path().join("securevox.db").display()),
+            database_url: db.url.clone(),
             rate_limits: securevox_api::config::RateLimitConfig {
                 login_per_minute: 1000,
                 register_per_minute: 1000,
@@ -47,6 +57,7 @@ impl TestServer {
         let mut server = Self {
             base: format!("http://{addr}"),
             dir,
+            db,
             config,
             addr,
             http: reqwest::Client::new(),
@@ -133,8 +144,10 @@ impl TestServer {
         response.json().await.expect("json")
     }
 
+    /// Stops the server gracefully and drops its PostgreSQL database.
     pub async fn stop(mut self) {
         self.shut_down().await;
+        self.db.drop_database().await;
     }
 
     /// Two users with a device each, profiles under `dir`: the first registered (the admin,
