@@ -11,7 +11,9 @@
 //   for bob too; the call is in the conversation's timeline;
 // - alice calls again, bob accepts, carol declines; bob's connection stays down longer than the
 //   grace period: the server ends his part, so the call ends; when bob is back his page says
-//   so.
+//   so;
+// - a fourth call: bob hangs up while his connection is down; the call ends as soon as he is
+//   back (his `leave_call {sessionId}` goes out then), not after the grace period.
 // Usage:
 //   node tests/browser/group_call.mjs http://127.0.0.1:PORT      (or SECUREVOX_URL=...)
 // The server must be empty (the first user becomes admin) and keep its default grace period
@@ -19,7 +21,7 @@
 // (screenshots; default target/browser-artifacts). Prints one JSON summary line; exit 0 = passed.
 import { appTest, CALL_FLAGS } from './app.mjs';
 
-const t = appTest({ script: 'group_call.mjs', prefix: 'group-call', totalMs: 170_000 });
+const t = appTest({ script: 'group_call.mjs', prefix: 'group-call', totalMs: 200_000 });
 const { pages, step, check, screenshot, openPage, register, addContact, launch } = t;
 const { registerInvited, startChat, openConversation, run } = t;
 /** The server's default `calls.rejoin_grace_s`. */
@@ -171,6 +173,20 @@ await run(async () => {
   await bob.getByRole('region', { name: 'Call' }).waitFor({ state: 'detached' });
   await bob.getByText('● live').waitFor();
   await screenshot(bob, 'ended-while-away');
+
+  step('alice calls again; bob hangs up while his connection is down: the call ends when he is back, not after the grace period');
+  await team.getByRole('button', { name: 'Video call' }).click();
+  await bobRing.getByRole('button', { name: 'Accept' }).click();
+  await carol.getByRole('dialog', { name: 'Incoming call' }).getByRole('button', { name: 'Decline' }).click();
+  await until(pair, callState, (s) => s.active && s.participants.length === 1 && s.participants[0].state === 'connected', 'alice and bob connected again');
+  await bob.evaluate(() => window.__securevox.dropConnection(3000));
+  await bob.getByRole('region', { name: 'Call' }).getByRole('status').filter({ hasText: 'Reconnecting…' }).waitFor();
+  await bob.getByRole('button', { name: 'Hang up' }).click();
+  await bob.getByRole('region', { name: 'Call' }).waitFor({ state: 'detached' });
+  // bob's leave_call {sessionId} goes out on reconnecting (3 s); without it alice would wait
+  // for the server's grace period (10 s from the drop).
+  await alice.getByRole('region', { name: 'Call' }).waitFor({ state: 'detached', timeout: GRACE_MS - 3000 });
+  await alice.getByRole('status').filter({ hasText: 'Call ended' }).waitFor();
 
   const mesh0 = Object.fromEntries(mesh.map((s, i) => [all[i], s.map((p) => ({ from: p.userId, framesDecoded: p.framesDecoded, localType: p.localType }))]));
   return { mesh: mesh0, beforeDrop, rejoinedMs, mediaBackMs };

@@ -1,7 +1,7 @@
 // Ordering under load, reconnecting inside the grace period, and presence.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { SDP_ANSWER, SDP_OFFER, api, callInProgress, connect, newUser, sleep, startCall } from './lib.mjs';
+import { SDP_ANSWER, SDP_OFFER, api, callInProgress, connect, errorCode, newUser, sleep, startCall } from './lib.mjs';
 
 test("each sender's signaling arrives in order, hundreds of interleaved events", async () => {
   const { a, b, ca, cb, sessionId } = await callInProgress();
@@ -66,6 +66,26 @@ test('a participant who reconnects inside the grace period stays in the call', a
   assert.deepEqual(await ca.next('participant_left', () => true, 5000), { sessionId, userId: b.id, reason: 'disconnected' });
   assert.equal((await ca.next('call_ended')).reason, 'completed');
   ca.close();
+});
+
+test('hanging up while reconnecting: leave_call {sessionId} from a new socket leaves at once', async () => {
+  const { a, b, ca, cb, sessionId } = await callInProgress();
+  const outsider = await newUser('outsider');
+  const co = await connect(outsider.token);
+  assert.equal(errorCode(await co.ack('leave_call', { sessionId })), 'not_a_participant');
+  // a's socket is in the call: a second socket of a's leaves nothing (a is not dropped).
+  const second = await connect(a.token);
+  assert.equal((await second.ack('leave_call', { sessionId })).left, false);
+  await cb.none('participant_left', 300);
+  // b's socket drops; b hangs up from the new one before the grace period ends.
+  cb.close();
+  await sleep(200);
+  const back = await connect(b.token);
+  assert.deepEqual(await back.ack('leave_call', { sessionId }), { ok: true, sessionId, left: true });
+  assert.deepEqual(await ca.next('participant_left', () => true, 1000), { sessionId, userId: b.id, reason: 'left' });
+  assert.equal((await ca.next('call_ended')).reason, 'completed');
+  assert.equal(errorCode(await back.ack('leave_call', { sessionId })), 'call_not_found');
+  for (const s of [ca, co, second, back]) s.close();
 });
 
 test('presence goes to contacts (people one shares a call with), not to strangers', async () => {

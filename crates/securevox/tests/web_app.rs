@@ -140,7 +140,7 @@ async fn two_people_video_call_in_the_web_app() {
 /// A group call of three in the app (`tests/browser/group_call.mjs`): a ring cancelled before
 /// an answer is a missed call in the group's timeline; a mesh where each page decodes the two
 /// others; a dropped connection resumed within the grace period; people leaving; a connection
-/// down past the grace period ends the call. Screenshots `target/browser-artifacts/group-call-*`.
+/// down past the grace period ends the call; a hang-up while reconnecting ends it at once. Screenshots `target/browser-artifacts/group-call-*`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_people_group_call_in_the_web_app() {
     if !can_run() {
@@ -154,12 +154,12 @@ async fn three_people_group_call_in_the_web_app() {
         assert!(peers.iter().all(|p| p["framesDecoded"].as_u64() > Some(0)), "{who}: {summary}");
     }
 
-    // The record, newest first: the call bob dropped out of, the group video call, the ring
-    // alice cancelled.
+    // The record, newest first: the call bob hung up while reconnecting, the call he dropped
+    // out of, the group video call, the ring alice cancelled.
     for (username, outcomes) in [
-        ("alice", ["completed", "completed", "cancelled"]),
-        ("bob", ["completed", "completed", "missed"]),
-        ("carol", ["declined", "completed", "missed"]),
+        ("alice", ["completed", "completed", "completed", "cancelled"]),
+        ("bob", ["completed", "completed", "completed", "missed"]),
+        ("carol", ["declined", "declined", "completed", "missed"]),
     ] {
         let page = get_as(&server, username, "/api/v1/calls").await;
         let calls = page["calls"].as_array().unwrap();

@@ -139,7 +139,8 @@ export class Call {
     if (this.ended !== undefined) return;
     const socket = this.options.socket;
     if (cancel) socket.emit("call_cancel", { sessionId: this.sessionId });
-    else socket.emit("leave_call");
+    // With the id: sent after a reconnect (socket.io buffers it), from a socket in no call.
+    else socket.emit("leave_call", { sessionId: this.sessionId });
     this.finish("left");
   }
 

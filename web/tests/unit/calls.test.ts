@@ -180,7 +180,7 @@ describe("calls", () => {
     const { socket, call } = setUp("alice");
     call.hangUp();
     call.hangUp();
-    expect(socket.events("leave_call")).toHaveLength(1);
+    expect(socket.events("leave_call")).toEqual([{ sessionId: "s1" }]);
     expect(call.ended).toBe("left");
     expect(socket.listeners()).toBe(0);
   });

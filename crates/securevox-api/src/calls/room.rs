@@ -37,6 +37,11 @@ pub enum Command {
         reason: &'static str,
         reply: Option<Reply>,
     },
+    /// `user`, whose socket dropped (in the grace period), leaves from another socket.
+    LeaveDropped {
+        user: Arc<str>,
+        reply: Reply,
+    },
     /// The socket a participant joined from disconnected: they have the grace period to return.
     SocketGone {
         user: Arc<str>,
@@ -126,7 +131,8 @@ impl Room {
             | Command::Decline { reply, .. }
             | Command::Cancel { reply, .. }
             | Command::Connected { reply, .. }
-            | Command::Leave { reply: Some(reply), .. }) = command
+            | Command::Leave { reply: Some(reply), .. }
+            | Command::LeaveDropped { reply, .. }) = command
             else {
                 continue;
             };
@@ -144,6 +150,12 @@ impl Room {
                 if let Some(reply) = reply {
                     let _ = reply.send(Ok(json!({ "sessionId": &*self.handle.id, "left": left })));
                 }
+            }
+            Command::LeaveDropped { user, reply } => {
+                let dropped = self.grace.iter().any(|(u, _)| *u == user);
+                self.grace.retain(|(u, _)| *u != user);
+                let left = dropped && self.leave(&user, None, "left").await;
+                let _ = reply.send(Ok(json!({ "sessionId": &*self.handle.id, "left": left })));
             }
             Command::SocketGone { user, socket } => self.socket_gone(user, socket).await,
             Command::Decline { user, reply } => {

@@ -97,14 +97,21 @@ pub async fn enter(
     Ok(joined)
 }
 
-/// `leave_call`: leaves the call this socket is in.
+/// `leave_call`: leaves the call this socket is in; or, from a socket in no call, the call
+/// `session_id` whose socket of this user dropped (a client that hangs up while it reconnects:
+/// it need not wait out the grace period in the others' call).
 pub async fn leave(
+    state: &AppState,
     connection: &Connection,
     socket: &SocketRef,
     identity: &Identity,
+    session_id: Option<&str>,
 ) -> Result<Value, ApiError> {
     let Some(call) = connection.take_call() else {
-        return Ok(json!({ "left": false }));
+        let Some(session_id) = session_id else { return Ok(json!({ "left": false })) };
+        let call = live_call(state, identity, session_id)?;
+        let user = identity.user_id.clone();
+        return ask(&call, |reply| Command::LeaveDropped { user, reply }).await;
     };
     let user = identity.user_id.clone();
     let socket = socket.id;

@@ -282,7 +282,9 @@ impl Connection {
             Request::CallAccept { session_id } => {
                 signaling::enter(state, self, socket, &identity, &session_id, true).await
             }
-            Request::LeaveCall => signaling::leave(self, socket, &identity).await,
+            Request::LeaveCall { session_id } => {
+                signaling::leave(state, self, socket, &identity, session_id.as_deref()).await
+            }
             Request::CallStart { invitees, media } => {
                 signaling::start(state, self, socket, &identity, invitees, media).await
             }

@@ -14,12 +14,13 @@ use std::borrow::Cow;
 use std::fmt;
 
 /// A parsed client event. Only a relay borrows from the packet; [`Request::into_owned`] makes
-/// one that can wait in a queue.
+/// one that can wait in a queue. `LeaveCall`'s `session_id` names the call to leave from a
+/// socket in no call (see `calls::signaling::leave`).
 #[derive(Debug)]
 pub enum Request<'a> {
     Authenticate { token: String, device_id: Option<String> },
     JoinCall { session_id: Option<String> },
-    LeaveCall,
+    LeaveCall { session_id: Option<String> },
     Relay(Relay<'a>),
     Mute { video: bool, muted: Option<bool> },
     CallStart { invitees: Vec<String>, media: Media },
@@ -42,7 +43,7 @@ impl Request<'_> {
             Self::Relay(relay) => Request::Relay(relay.into_owned()),
             Self::Authenticate { token, device_id } => Request::Authenticate { token, device_id },
             Self::JoinCall { session_id } => Request::JoinCall { session_id },
-            Self::LeaveCall => Request::LeaveCall,
+            Self::LeaveCall { session_id } => Request::LeaveCall { session_id },
             Self::Mute { video, muted } => Request::Mute { video, muted },
             Self::CallStart { invitees, media } => Request::CallStart { invitees, media },
             Self::CallAccept { session_id } => Request::CallAccept { session_id },
@@ -262,7 +263,9 @@ fn request<'a>(event: &str, data: &'a str) -> Result<Request<'a>, ApiError> {
         "join_call" => Request::JoinCall {
             session_id: optional::<OptionalSessionIn>(data)?.and_then(|s| s.session_id),
         },
-        "leave_call" => Request::LeaveCall,
+        "leave_call" => Request::LeaveCall {
+            session_id: optional::<OptionalSessionIn>(data)?.and_then(|s| s.session_id),
+        },
         "mute_audio" | "mute_video" => Request::Mute {
             video: event == "mute_video",
             muted: optional::<MuteIn>(data)?.and_then(|m| m.muted),
@@ -391,7 +394,11 @@ mod tests {
             matches!(ok(r#"["join_call",{"sessionId":"c"}]"#), Request::JoinCall { session_id: Some(s) } if s == "c")
         );
         assert!(matches!(ok(r#"["join_call"]"#), Request::JoinCall { session_id: None }));
-        assert!(matches!(ok(r#"["leave_call"]"#), Request::LeaveCall));
+        assert!(matches!(ok(r#"["leave_call"]"#), Request::LeaveCall { session_id: None }));
+        assert!(matches!(
+            ok(r#"["leave_call",{"sessionId":"c"}]"#),
+            Request::LeaveCall { session_id: Some(s) } if s == "c"
+        ));
         assert!(matches!(
             ok(r#"["mute_video",{"muted":true}]"#),
             Request::Mute { video: true, muted: Some(true) }
