@@ -1,20 +1,24 @@
 //! Three users with two devices each, on SQLite and on PostgreSQL: a group where every device
 //! is a member (the creator's other device too), twenty messages from all six devices and a
 //! file, with the server restarted halfway. Every device ends with the same conversation, in
-//! order, and every device can open the file.
+//! order, and every device can open the file. A removed device and a user who left are taken
+//! out of the MLS group by the next message's sender.
 
 #![allow(clippy::unwrap_used, clippy::too_many_lines)] // test code: a panic is the failure report
 
 mod common;
 
-use common::{Backend, TestServer, PASSWORD};
+use common::{texts, Backend, TestServer, PASSWORD};
 use securevox_client::{Client, Content, Message};
 use std::path::Path;
 use std::time::Duration;
 
 const WAIT: Duration = Duration::from_secs(20);
 
-on_both_backends!(three_users_with_two_devices_each_chat_across_a_restart);
+on_both_backends!(
+    three_users_with_two_devices_each_chat_across_a_restart,
+    removed_devices_and_users_who_left_are_removed_from_the_group
+);
 
 /// A user's first device (registered with `invite`, or as the first user) and a second one
 /// linked to it.
@@ -136,5 +140,68 @@ async fn three_users_with_two_devices_each_chat_across_a_restart(backend: Backen
     assert_eq!(devices[2].safety_number("alice").await.unwrap(), from_alice);
     assert_eq!(devices[3].safety_number("alice").await.unwrap(), from_alice);
     drop(devices);
+    server.stop().await;
+}
+
+async fn removed_devices_and_users_who_left_are_removed_from_the_group(backend: Backend) {
+    let server = TestServer::start_on(&backend).await;
+    let dirs = tempfile::tempdir().unwrap();
+    let (mut alice, mut bob) = server.pair(dirs.path(), "alice", "bob").await;
+    let pending = Client::start_link(&server.base, &dirs.path().join("bob-phone"), "bob", PASSWORD)
+        .await
+        .unwrap();
+    bob.approve_link(&pending.code()).await.unwrap();
+    let mut phone = pending.wait(WAIT).await.unwrap();
+    let invite = server.invite(&alice.profile().access_token).await;
+    let mut carol = Client::register(
+        &server.base,
+        &dirs.path().join("carol"),
+        "carol",
+        PASSWORD,
+        Some(&invite),
+    )
+    .await
+    .unwrap();
+    let id = alice.create_group("team", &["bob", "carol"]).await.unwrap();
+    for device in [&mut bob, &mut phone, &mut carol] {
+        assert_eq!(device.sync().await.unwrap().joined, std::slice::from_ref(&id));
+    }
+    let identity = |c: &Client| format!("{}:{}", c.user_id(), c.device_id().unwrap());
+    let phone_leaf = identity(&phone);
+    assert_eq!(alice.members(&id).unwrap().len(), 4);
+
+    // Bob's phone is lost: his laptop removes it. Alice's next message first removes its leaf
+    // (a Commit), so that the phone could not read it even given the ciphertext.
+    let phone_id = phone.device_id().unwrap().to_owned();
+    assert!(bob.remove_device(bob.device_id().unwrap().to_owned().as_str()).await.is_err());
+    bob.remove_device(&phone_id).await.unwrap();
+    alice.send_text(&id, "one").await.unwrap();
+    assert!(!alice.members(&id).unwrap().contains(&phone_leaf));
+    // Bob's laptop, a Commit behind, finds the phone gone too: its own removal meets a stale
+    // epoch, it syncs, and the phone is out already: it sends without another Commit.
+    bob.send_text(&id, "two").await.unwrap();
+    assert_eq!(texts(&received(&mut carol, "carol").await), ["one", "two"]);
+    assert_eq!(texts(&received(&mut alice, "alice").await), ["two"]);
+    for device in [&alice, &bob, &carol] {
+        let members = device.members(&id).unwrap();
+        assert_eq!(members.len(), 3, "{members:?}");
+        assert!(!members.contains(&phone_leaf));
+    }
+    // The phone hears nothing more: the server has no such device.
+    assert!(phone.sync().await.is_err());
+
+    // Carol leaves; bob's next message removes her leaf, and she gets nothing after it.
+    let carol_leaf = identity(&carol);
+    carol.leave(&id).await.unwrap();
+    assert!(carol.members(&id).is_err(), "carol's device forgot the group");
+    bob.send_text(&id, "just us").await.unwrap();
+    assert_eq!(texts(&received(&mut alice, "alice").await), ["just us"]);
+    for device in [&alice, &bob] {
+        let members = device.members(&id).unwrap();
+        assert_eq!(members.len(), 2, "{members:?}");
+        assert!(!members.contains(&carol_leaf));
+    }
+    assert!(received(&mut carol, "carol").await.is_empty());
+    drop((alice, bob, phone, carol));
     server.stop().await;
 }

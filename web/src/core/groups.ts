@@ -27,13 +27,16 @@ import {
   readKeyPackage,
 } from "./mls.js";
 import { syncInbox } from "./inbox.js";
-import type { Claimed, IdView, UserView } from "./wire.js";
+import type { Claimed, ConversationView, IdView, UserView } from "./wire.js";
 
 /** A change to a group made by one Commit. */
 export type Change =
   | { kind: "add"; keyPackages: KeyPackage[] }
   /** Every device of this user. */
   | { kind: "remove"; userId: string }
+  /** These members (`<user id>:<device id>`), gone from the conversation; none left to
+   *  remove (another member's Commit did) is no change. */
+  | { kind: "removeGone"; identities: string[] }
   | { kind: "update" };
 
 /** The user with exactly this username (ignoring case). */
@@ -137,6 +140,25 @@ export async function removeFromGroup(core: Core, id: string, username: string):
   return user;
 }
 
+/** Before sending to conversation `id`: the MLS group's members the server no longer has
+ *  in the conversation (a removed device, a user who left) are removed by a Commit, so that
+ *  they cannot read what comes next even if they got hold of it. */
+export async function removeGoneDevices(core: Core, id: string): Promise<void> {
+  const state = await loadGroup(core, id); // first: not in the group is local news
+  const view = await core.api.json<ConversationView>("GET", `/api/v1/conversations/${encodeURIComponent(id)}`);
+  if (view.devices === undefined) return;
+  const present = new Set(view.devices);
+  const own = deviceIdOf(core);
+  const gone = members(state)
+    .map((m) => m.identity)
+    .filter((identity): identity is string => {
+      if (identity === undefined) return false;
+      const device = identity.slice(identity.indexOf(":") + 1);
+      return device !== own && !present.has(device);
+    });
+  if (gone.length > 0) await commit(core, id, { kind: "removeGone", identities: gone });
+}
+
 /** A self-update Commit: new keys for this device in the group (post-compromise security). */
 export async function updateKeys(core: Core, id: string): Promise<void> {
   await commit(core, id, { kind: "update" });
@@ -163,6 +185,14 @@ export async function commit(core: Core, id: string, change: Change): Promise<vo
         }
       }
       if (proposals.length === 0) throw clientError("not_found", "that user is not in the group");
+    } else if (change.kind === "removeGone") {
+      for (const member of members(state)) {
+        if (member.identity !== undefined && change.identities.includes(member.identity)) {
+          proposals.push({ proposalType: "remove", remove: { removed: member.leafIndex } });
+          removedDevices.push(member.identity.slice(member.identity.indexOf(":") + 1));
+        }
+      }
+      if (proposals.length === 0) return;
     }
     let made;
     let groupInfo;

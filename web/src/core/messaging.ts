@@ -7,16 +7,18 @@ import { encodeContent, type FileContent, type KnownContent, type Message } from
 import { deviceIdOf, loadGroup, now, saveGroup, type Core } from "./core.js";
 import { fromBase64, toBase64, toHex } from "./encoding.js";
 import { clientError, errorCode, mlsError } from "./errors.js";
-import { findUser } from "./groups.js";
+import { findUser, removeGoneDevices } from "./groups.js";
 import { syncInbox } from "./inbox.js";
 import { identityKeyOf, verifiedDevices } from "./keys.js";
 import { ciphersuite, encodeMessage } from "./mls.js";
 import { safetyNumber as computeSafetyNumber } from "./safety.js";
 import type { Accepted, AttachmentView } from "./wire.js";
 
-/** Sends `content` in conversation `id`. On `stale_epoch` syncs (applying the Commit that
- *  moved the group on) and tries once more. */
+/** Sends `content` in conversation `id`, after removing members gone from it (see
+ *  `removeGoneDevices`). On `stale_epoch` syncs (applying the Commit that moved the group
+ *  on) and tries once more. */
 export async function sendContent(core: Core, id: string, content: KnownContent): Promise<Message> {
+  await removeGoneDevices(core, id);
   const plaintext = encodeContent(content);
   const cs = await ciphersuite();
   for (let attempt = 0; ; attempt++) {

@@ -58,6 +58,8 @@ export interface ConversationView {
   epoch?: number;
   /** With the member's username and display name (absent for a deleted account). */
   members?: { user_id: string; role: string; username?: string; display_name?: string | null }[];
+  /** The devices in the MLS group (`GET /api/v1/conversations/{id}` only). */
+  devices?: string[];
   updated_at?: string;
 }
 

@@ -186,6 +186,17 @@ describe.skipIf(SERVER === undefined || CLI === undefined)("web core ⇄ securev
     expect(new TextDecoder().decode(fetched.data)).toBe("a file written by rust");
   });
 
+  it("the CLI user leaves a group it made; the web's next message takes its leaf out", async () => {
+    const { conversation_id: brief } = await cliOk<{ conversation_id: string }>(rust, ["group", "create", "brief", "webby"]);
+    expect((await web.sync()).joined).toEqual([brief]);
+    expect(await web.groupUsers(brief)).toHaveLength(2);
+    await cliOk(rust, ["group", "leave", brief]);
+    expect((await cli(rust, ["group", "members", brief])).ok).toBe(false);
+    await web.sendText(brief, "after you left");
+    expect(await web.groupUsers(brief)).toEqual([web.userId]);
+    expect(texts(await web.history(brief)).at(-1)).toBe("after you left");
+  });
+
   it("web removes the CLI user from its group; the CLI sees it", async () => {
     await web.removeFromGroup(webGroup, "rusty");
     const report = await cliOk<CliSyncReport>(rust, ["sync"]);

@@ -182,10 +182,9 @@ async fn commit(
     let devices = state.store.conversation_devices(&id).await?;
     for removed in &body.removed_devices {
         if !devices.contains(removed) {
-            return Err(ApiError::bad_request(
-                "unknown_device",
-                "a removed device is not in the group",
-            ));
+            // Gone from the conversation already (deleted, or its user left): any member's
+            // Commit may remove its leaf from the MLS group, and nothing is routed to it.
+            continue;
         }
         let owner = state.store.device(removed).await?.map(|d| d.user_id);
         if owner.as_deref() != Some(caller.user.id.as_str()) && role != MemberRole::Admin {

@@ -106,6 +106,9 @@ enum Command {
     FetchFile { conversation_id: String, attachment_id: String, out_path: PathBuf },
     /// List this account's devices.
     Devices,
+    /// Remove one of this account's other devices (a lost phone): the other members' next
+    /// messages remove it from every group.
+    RemoveDevice { device_id: String },
     /// Show the safety number shared with a user.
     SafetyNumber { username: String },
     /// Fetch and process new messages.
@@ -141,6 +144,10 @@ enum GroupCommand {
     Remove { conversation_id: String, username: String },
     /// Update this device's keys in a group (a self-update Commit).
     UpdateKeys { conversation_id: String },
+    /// Leave a group: nothing more reaches your devices; this device forgets the group.
+    Leave { conversation_id: String },
+    /// List the group's members as this device's MLS state has them (`user:device`).
+    Members { conversation_id: String },
 }
 
 fn describe(message: &Message) -> String {
@@ -263,6 +270,15 @@ async fn group(dir: &Path, command: &GroupCommand) -> anyhow::Result<(Value, Str
         GroupCommand::UpdateKeys { conversation_id } => {
             client.update_keys(conversation_id).await?;
             (json!({"conversation_id": conversation_id}), "keys updated".to_owned())
+        }
+        GroupCommand::Leave { conversation_id } => {
+            client.leave(conversation_id).await?;
+            (json!({"conversation_id": conversation_id}), format!("left {conversation_id}"))
+        }
+        GroupCommand::Members { conversation_id } => {
+            let members = client.members(conversation_id)?;
+            let text = members.join("\n");
+            (json!(members), text)
         }
     })
 }
@@ -445,6 +461,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let devices = Client::open(dir)?.devices().await?;
             let text = devices.iter().map(describe_device).collect::<Vec<_>>().join("\n");
             out(json!(devices), text);
+        }
+        Command::RemoveDevice { device_id } => {
+            Client::open(dir)?.remove_device(device_id).await?;
+            out(json!({"removed": device_id}), format!("removed device {device_id}"));
         }
         Command::SafetyNumber { username } => {
             let number = Client::open(dir)?.safety_number(username).await?;

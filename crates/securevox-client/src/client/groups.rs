@@ -190,6 +190,65 @@ impl Client {
         Ok(user)
     }
 
+    /// The members of a conversation's MLS group as this device sees them:
+    /// `<user id>:<device id>` per leaf.
+    pub fn members(&self, conversation_id: &str) -> Result<Vec<String>> {
+        let group = self.group(conversation_id)?;
+        Ok(group
+            .members()
+            .map(|m| String::from_utf8_lossy(m.credential.serialized_content()).into_owned())
+            .collect())
+    }
+
+    /// Leaves a conversation: the server stops delivering to this user's devices, and the
+    /// next message of a remaining member removes their leaves from the MLS group. This
+    /// device forgets the group.
+    pub async fn leave(&mut self, conversation_id: &str) -> Result<()> {
+        let path = format!("/api/v1/conversations/{conversation_id}/members/me");
+        self.call(Method::DELETE, &path, false, Body::None).await?;
+        if let Ok(mut group) = self.group(conversation_id) {
+            group.delete(self.provider.storage()).map_err(mls)?;
+            self.save_mls()?;
+        }
+        Ok(())
+    }
+
+    /// Removes one of this user's devices (a lost phone): its KeyPackages, inbox and places
+    /// in conversations go; the other members' next messages remove it from the MLS groups.
+    pub async fn remove_device(&mut self, device_id: &str) -> Result<()> {
+        if device_id == self.device_id()? {
+            return Err(Error::other("this is the device in use; remove it from another one"));
+        }
+        self.call(Method::DELETE, &format!("/api/v1/devices/{device_id}"), false, Body::None)
+            .await?;
+        Ok(())
+    }
+
+    /// Before sending to a conversation: the MLS group's members that the server no longer
+    /// has in the conversation — a removed device, a user who left — are removed by a Commit,
+    /// so that they cannot read what comes next even if they got hold of it. (A server that
+    /// hides a removal keeps a device it would deliver to anyway; one that invents a removal
+    /// only has a device removed.)
+    pub(super) async fn remove_gone_devices(&mut self, conversation_id: &str) -> Result<()> {
+        let members = self.members(conversation_id)?; // first: not in the group is local news
+        let path = format!("/api/v1/conversations/{conversation_id}");
+        let view: ConversationDevices =
+            self.call_json(Method::GET, &path, false, Body::None).await?;
+        let Some(present) = view.devices else { return Ok(()) };
+        let own = self.device_id()?.to_owned();
+        let gone: Vec<String> = members
+            .into_iter()
+            .filter(|identity| {
+                let device = identity.split_once(':').map_or(identity.as_str(), |(_, d)| d);
+                device != own && !present.iter().any(|p| p == device)
+            })
+            .collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        self.commit(conversation_id, &Change::RemoveGone(&gone)).await
+    }
+
     /// Updates this device's keys in a group (a self-update Commit): post-compromise security.
     pub async fn update_keys(&mut self, conversation_id: &str) -> Result<()> {
         self.commit(conversation_id, &Change::Update).await
@@ -227,6 +286,21 @@ impl Client {
                     }
                     if leaves.is_empty() {
                         return Err(Error::other("that user is not in the group"));
+                    }
+                    group.remove_members(&self.provider, &signer, &leaves).map_err(mls)?
+                }
+                Change::RemoveGone(identities) => {
+                    let mut leaves = Vec::new();
+                    for member in group.members() {
+                        let identity = member.credential.serialized_content();
+                        if let Some(gone) = identities.iter().find(|i| i.as_bytes() == identity) {
+                            leaves.push(member.index);
+                            let device = gone.split_once(':').map_or(gone.as_str(), |(_, d)| d);
+                            removed_devices.push(device.to_owned());
+                        }
+                    }
+                    if leaves.is_empty() {
+                        return Ok(()); // removed by someone else's Commit meanwhile
                     }
                     group.remove_members(&self.provider, &signer, &leaves).map_err(mls)?
                 }

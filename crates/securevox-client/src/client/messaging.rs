@@ -18,6 +18,7 @@ impl Client {
         conversation_id: &str,
         content: Content,
     ) -> Result<Message> {
+        self.remove_gone_devices(conversation_id).await?;
         let plaintext = serde_json::to_vec(&content)?;
         let path = format!("/api/v1/conversations/{conversation_id}/messages");
         let mut retried = false;

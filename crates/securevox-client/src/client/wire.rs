@@ -16,6 +16,13 @@ pub(super) struct IdView {
     pub(super) id: String,
 }
 
+/// The part of `GET /api/v1/conversations/{id}` the roster check reads.
+#[derive(Deserialize)]
+pub(super) struct ConversationDevices {
+    #[serde(default)]
+    pub(super) devices: Option<Vec<String>>,
+}
+
 #[derive(Deserialize)]
 pub(super) struct GroupInfoView {
     pub(super) group_info: String,
@@ -87,6 +94,9 @@ pub(super) enum Change<'a> {
     Add(&'a [KeyPackage]),
     /// Every device of this user.
     Remove(&'a str),
+    /// These devices (`<user id>:<device id>`), gone from the conversation: removing none
+    /// (someone else did already) is no change.
+    RemoveGone(&'a [String]),
     Update,
 }
 
