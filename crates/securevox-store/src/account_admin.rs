@@ -44,11 +44,11 @@ impl Store {
         user_id: &str,
         changes: &[AccountChange],
     ) -> Result<Option<UserRecord>, AccountChangeError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE account_gate SET writes = writes + 1 WHERE id = 1")
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
-        let target = fetch_user(&mut *tx, user_id).await?.ok_or(AccountChangeError::NotFound)?;
+        let target = fetch_user(&mut **tx, user_id).await?.ok_or(AccountChangeError::NotFound)?;
         let (mut role, mut disabled, mut deleted) = (target.role, target.is_disabled(), false);
         for change in changes {
             match *change {
@@ -65,7 +65,7 @@ impl Store {
                  AND id <> $1",
             )
             .bind(user_id)
-            .fetch_one(&mut *tx)
+            .fetch_one(&mut **tx)
             .await?;
             if others == 0 {
                 return Err(AccountChangeError::LastAdmin);
@@ -74,7 +74,7 @@ impl Store {
         for change in changes {
             apply(&mut tx, user_id, *change).await?;
         }
-        let after = fetch_user(&mut *tx, user_id).await?;
+        let after = fetch_user(&mut **tx, user_id).await?;
         tx.commit().await?;
         Ok(after)
     }
@@ -105,7 +105,7 @@ impl Store {
         user_id: &str,
         change: AccountChange,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let changed = apply(&mut tx, user_id, change).await?;
         tx.commit().await?;
         Ok(changed)

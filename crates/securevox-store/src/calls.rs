@@ -63,7 +63,7 @@ const HISTORY_COLUMNS: &str = "c.id, c.caller_id, c.media, c.state, c.end_reason
 impl Store {
     /// Records a new call in state `pending` with its caller and invitees.
     pub async fn create_call(&self, call: &NewCall<'_>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO calls (id, caller_id, media, state, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $5)",
@@ -73,7 +73,7 @@ impl Store {
         .bind(call.media.as_str())
         .bind(CallState::Pending.as_str())
         .bind(call.created_at)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         let members = std::iter::once((call.caller_id, 1_i64))
             .chain(call.invitees.iter().map(|id| (id.as_str(), 0)));
@@ -84,7 +84,7 @@ impl Store {
             .bind(call.id)
             .bind(user_id)
             .bind(is_caller)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         }
         tx.commit().await?;

@@ -36,7 +36,7 @@ pub struct ConversationRecord {
 
 impl Store {
     pub async fn create_conversation(&self, c: &NewConversation<'_>) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO conversations (id, kind, name, epoch, next_seq, created_by, created_at, \
              updated_at) VALUES ($1, $2, $3, 0, 1, $4, $5, $5)",
@@ -46,7 +46,7 @@ impl Store {
         .bind(c.name)
         .bind(c.creator)
         .bind(c.now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         let members = std::iter::once((c.creator, MemberRole::Admin))
             .chain(c.members.iter().map(|m| (m.as_str(), MemberRole::Member)));
@@ -61,7 +61,7 @@ impl Store {
         .bind(c.creator_device)
         .bind(c.creator)
         .bind(c.now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         tx.commit().await?;
         Ok(())
@@ -184,25 +184,25 @@ impl Store {
         conversation_id: &str,
         user_id: &str,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let done = sqlx::query(
             "DELETE FROM conversation_members WHERE conversation_id = $1 AND user_id = $2",
         )
         .bind(conversation_id)
         .bind(user_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query("DELETE FROM conversation_devices WHERE conversation_id = $1 AND user_id = $2")
             .bind(conversation_id)
             .bind(user_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         sqlx::query(
             "DELETE FROM conversations WHERE id = $1 AND NOT EXISTS \
              (SELECT 1 FROM conversation_members m WHERE m.conversation_id = $1)",
         )
         .bind(conversation_id)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         tx.commit().await?;
         Ok(done.rows_affected() == 1)

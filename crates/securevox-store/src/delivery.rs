@@ -100,14 +100,14 @@ impl Store {
     /// logs it, delivers it to every device of the group but the sender (the removed ones
     /// included, so they learn it), then applies the device changes and queues the Welcome.
     pub async fn accept_commit(&self, c: &NewCommit<'_>) -> Result<Delivered, DeliveryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let seq = advance(&mut tx, c.conversation_id, c.epoch, true, c.now).await?;
         // A Commit without a GroupInfo clears the old one: a stale GroupInfo only leads
         // external joins into `stale_epoch`.
         sqlx::query("UPDATE conversations SET group_info = $2 WHERE id = $1")
             .bind(c.conversation_id)
             .bind(c.group_info)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let mut devices = group_devices(&mut tx, c.conversation_id).await?;
         if let Some(welcome) = &c.welcome {
@@ -133,7 +133,7 @@ impl Store {
             )
             .bind(c.conversation_id)
             .bind(device)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut **tx)
             .await?;
             if let Some(row) = gone {
                 let user: String = row.try_get("user_id")?;
@@ -144,7 +144,7 @@ impl Store {
                 )
                 .bind(c.conversation_id)
                 .bind(&user)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
             }
         }
@@ -170,7 +170,7 @@ impl Store {
         &self,
         m: &NewGroupMessage<'_>,
     ) -> Result<Delivered, DeliveryError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let seq = advance(&mut tx, m.conversation_id, m.epoch, false, m.now).await?;
         let mut devices = group_devices(&mut tx, m.conversation_id).await?;
         inbox::lock_devices(&mut tx, self.backend, &mut devices).await?;

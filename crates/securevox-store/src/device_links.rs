@@ -175,7 +175,7 @@ impl Store {
         device: &NewDevice<'_>,
         envelope: Option<&[u8]>,
     ) -> Result<(), LinkError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let taken = sqlx::query(
             "UPDATE device_links SET state = 'approved', envelope = $3, decided_at = $4 \
              WHERE id = $1 AND user_id = $2 AND state = 'pending' AND expires_at > $4",
@@ -184,16 +184,16 @@ impl Store {
         .bind(device.user_id)
         .bind(envelope)
         .bind(device.created_at)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         if taken.rows_affected() != 1 {
             return Err(LinkError::NotPending);
         }
-        crate::key_directory::insert_device(&mut *tx, device).await?;
+        crate::key_directory::insert_device(&mut **tx, device).await?;
         sqlx::query("UPDATE device_links SET device_id = $2 WHERE id = $1")
             .bind(link_id)
             .bind(device.id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         tx.commit().await?;
         Ok(())

@@ -101,11 +101,11 @@ impl Store {
         public_key: &[u8],
         now: i64,
     ) -> Result<bool, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let old: Option<Vec<u8>> =
             sqlx::query("SELECT public_key FROM identity_keys WHERE user_id = $1")
                 .bind(user_id)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?
                 .map(|r| r.try_get("public_key"))
                 .transpose()?;
@@ -114,7 +114,7 @@ impl Store {
             Some(_) => {
                 sqlx::query("DELETE FROM devices WHERE user_id = $1")
                     .bind(user_id)
-                    .execute(&mut *tx)
+                    .execute(&mut **tx)
                     .await?;
                 sqlx::query(
                     "UPDATE identity_keys SET public_key = $2, updated_at = $3 WHERE user_id = $1",
@@ -122,7 +122,7 @@ impl Store {
                 .bind(user_id)
                 .bind(public_key)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
                 true
             }
@@ -134,7 +134,7 @@ impl Store {
                 .bind(user_id)
                 .bind(public_key)
                 .bind(now)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
                 false
             }
@@ -194,11 +194,11 @@ impl Store {
         packages: &[NewKeyPackage],
         now: i64,
     ) -> Result<u64, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         if packages.iter().any(|p| p.last_resort) {
             sqlx::query("DELETE FROM key_packages WHERE device_id = $1 AND last_resort = 1")
                 .bind(device_id)
-                .execute(&mut *tx)
+                .execute(&mut **tx)
                 .await?;
         }
         let mut added = 0;
@@ -213,7 +213,7 @@ impl Store {
             .bind(i64::from(package.last_resort))
             .bind(package.not_after)
             .bind(now)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
             added += done.rows_affected();
         }

@@ -23,6 +23,7 @@ mod registration;
 mod sessions;
 mod settings;
 mod users;
+mod write_tx;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{AnyConnection, AnyPool, Connection, Executor};
@@ -71,6 +72,8 @@ impl Backend {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// SQLite's writers, one at a time (see [`write_tx`]).
+    writer: Arc<tokio::sync::Mutex<()>>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -179,7 +182,7 @@ impl Store {
             return Err(e.into());
         }
         drop(migration_lock);
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, writer: Arc::default() })
     }
 
     pub fn backend(&self) -> Backend {

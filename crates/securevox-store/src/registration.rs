@@ -68,13 +68,13 @@ impl Store {
         admission: &Admission,
     ) -> Result<UserRecord, RegisterError> {
         let now = clock::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         // First statement is a write, so SQLite takes its write lock now, not on upgrade.
         sqlx::query("UPDATE account_gate SET writes = writes + 1 WHERE id = 1")
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut *tx).await?;
+            sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(&mut **tx).await?;
         let count = count as u64;
         if admission.max_users > 0 && count >= admission.max_users {
             return Err(RegisterError::CapacityReached(admission.max_users));
@@ -86,7 +86,7 @@ impl Store {
         let taken: Option<String> =
             sqlx::query_scalar("SELECT id FROM users WHERE username_key = $1")
                 .bind(&new.username_key)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut **tx)
                 .await?;
         if taken.is_some() {
             return Err(RegisterError::UsernameTaken);
@@ -103,7 +103,7 @@ impl Store {
         .bind(new.password_hash.as_str())
         .bind(role.as_str())
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await
         .map_err(|e| match &e {
             sqlx::Error::Database(db) if db.is_unique_violation() => RegisterError::UsernameTaken,

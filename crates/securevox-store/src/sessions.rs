@@ -73,7 +73,7 @@ impl Store {
     /// Inserts a session as is, with no check of the account (imports, tests). Logins use
     /// [`Store::open_session`].
     pub async fn create_session(&self, new: &NewSession) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         insert_session(&mut tx, new).await?;
         tx.commit().await?;
         Ok(())
@@ -92,7 +92,7 @@ impl Store {
         verified_hash: &PasswordHash,
     ) -> Result<bool, StoreError> {
         let now = clock::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         let still_valid = sqlx::query(
             "UPDATE users SET last_seen_at = $1 WHERE id = $2 AND disabled_at IS NULL \
              AND password_hash = $3",
@@ -100,7 +100,7 @@ impl Store {
         .bind(now)
         .bind(&new.user_id)
         .bind(verified_hash.as_str())
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?
         .rows_affected()
             == 1;
@@ -197,7 +197,7 @@ impl Store {
     }
 
     pub async fn revoke_all_sessions(&self, user_id: &str) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         revoke_sessions(&mut tx, user_id, clock::now(), None).await?;
         tx.commit().await?;
         Ok(())

@@ -159,12 +159,12 @@ impl Store {
         keep_session: Option<&str>,
     ) -> Result<(), StoreError> {
         let now = clock::now();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
             .bind(hash.as_str())
             .bind(now)
             .bind(user_id)
-            .execute(&mut *tx)
+            .execute(&mut **tx)
             .await?;
         revoke_sessions(&mut tx, user_id, now, keep_session).await?;
         tx.commit().await?;

@@ -18,6 +18,7 @@ use harness::{race, user, TestDb};
 
 conformance!(
     identity_keys_and_devices,
+    transactions_that_read_then_write_do_not_fail_when_run_together,
     key_packages_are_handed_out_once_even_concurrently,
     one_commit_per_epoch_even_concurrently,
     messages_reach_every_other_device_in_order,
@@ -25,6 +26,31 @@ conformance!(
 
 fn package(n: u8, last_resort: bool, not_after: i64) -> NewKeyPackage {
     NewKeyPackage { reference: vec![n; 32], data: vec![n; 100], last_resort, not_after }
+}
+
+/// Users setting their identity keys at the same moment (as many people registering at once
+/// do): each transaction reads before it writes. SQLite used to refuse some with "database is
+/// locked" (a read that cannot become a write once another connection wrote).
+async fn transactions_that_read_then_write_do_not_fail_when_run_together(db: TestDb) {
+    let store = db.store.clone();
+    let mut users = Vec::new();
+    for n in 0..24 {
+        users.push(user(&store, &format!("user{n}")).await.id);
+    }
+    for round in 0..3u8 {
+        let results = race(users.len(), |i| {
+            let (store, user) = (store.clone(), users[i].clone());
+            async move { store.set_identity_key(&user, &[round, i as u8], NOW).await }
+        })
+        .await;
+        for (i, result) in results.into_iter().enumerate() {
+            let replaced = result.unwrap_or_else(|e| panic!("round {round}, user {i}: {e}"));
+            assert_eq!(replaced, round > 0);
+        }
+    }
+    for (i, user) in users.iter().enumerate() {
+        assert_eq!(store.identity_key(user).await.unwrap(), Some(vec![2, i as u8]));
+    }
 }
 
 async fn identity_keys_and_devices(db: TestDb) {
