@@ -195,6 +195,11 @@ impl Store {
         Ok(())
     }
 
+    /// The store was closed (the server is stopping).
+    pub fn is_closed(&self) -> bool {
+        self.pool.is_closed()
+    }
+
     /// Connections open and idle in the pool, for metrics.
     pub fn pool_stats(&self) -> (u32, usize) {
         (self.pool.size(), self.pool.num_idle())
