@@ -56,19 +56,10 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=$OUT_DIR/results-$STAMP.jsonl
 LOGS=$OUT_DIR/logs-$STAMP
 mkdir -p "$LOGS"
-WORK=$(mktemp -d /tmp/bench-signaling.XXXXXX)
+# shellcheck source=scripts/bench/prelude.sh
+. "$ROOT/scripts/bench/prelude.sh"
+bench_prelude bench-signaling
 HELPERS=$ROOT/scripts/bench
-ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-SPID=""
-cleanup() {
-  if [ -n "$SPID" ] && kill -0 "$SPID" 2>/dev/null; then kill "$SPID"; wait "$SPID" 2>/dev/null; fi
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-log() { echo "[bench-signaling] $*" >&2; }
 
 # ---------------------------------------------------------------- build and harness
 log "building release"
