@@ -40,15 +40,6 @@ EXTRA_ARGS=${EXTRA_ARGS:-}
 QUIET_WAIT_S=${QUIET_WAIT_S:-600}
 QUIET_MAX_CORES=${QUIET_MAX_CORES:-0.15}
 
-mkdir -p "$OUT_DIR"
-OUT_DIR=$(cd "$OUT_DIR" && pwd)
-# one benchmark at a time: two would spoil each other's figures
-exec 9>"$OUT_DIR/.lock"
-flock -n 9 || { echo "[bench-chat] another run holds $OUT_DIR/.lock; not starting" >&2; exit 1; }
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT=$OUT_DIR/results-$STAMP.jsonl
-LOGS=$OUT_DIR/logs-$STAMP
-mkdir -p "$LOGS"
 # shellcheck source=scripts/bench/prelude.sh
 . "$ROOT/scripts/bench/prelude.sh"
 bench_prelude bench-chat

@@ -47,15 +47,6 @@ PORT=${PORT_BASE:-$((20000 + ($$ % 100) * 120))}
 EXTRA_LOAD_ARGS=${EXTRA_LOAD_ARGS:-}
 export JWT_SECRET=${JWT_SECRET:-bench-secret}
 
-mkdir -p "$OUT_DIR"
-OUT_DIR=$(cd "$OUT_DIR" && pwd)
-# one benchmark at a time: two would spoil each other's figures
-exec 9>"$OUT_DIR/.lock"
-flock -n 9 || { echo "[bench-signaling] another run holds $OUT_DIR/.lock; not starting" >&2; exit 1; }
-STAMP=$(date -u +%Y%m%dT%H%M%SZ)
-OUT=$OUT_DIR/results-$STAMP.jsonl
-LOGS=$OUT_DIR/logs-$STAMP
-mkdir -p "$LOGS"
 # shellcheck source=scripts/bench/prelude.sh
 . "$ROOT/scripts/bench/prelude.sh"
 bench_prelude bench-signaling
