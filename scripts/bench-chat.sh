@@ -62,20 +62,6 @@ export SECUREVOX_LIMITS_MAX_REGISTERED_USERS=0 SECUREVOX_LIMITS_MAX_ACTIVE_USERS
 export SECUREVOX_CAPACITY_DISK_THRESHOLD_PERCENT=100 SECUREVOX_CAPACITY_MEMORY_THRESHOLD_PERCENT=100
 export SECUREVOX_TURN_ENABLED=false SECUREVOX_LOG_LEVEL=warn
 
-# Other work on the machine spoils the figures (a 2-core box): wait (up to QUIET_WAIT_S) until
-# the machine is idle (< QUIET_MAX_CORES busy over 2 s); sets QUIET_BUSY (cores).
-cpu_ticks() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat; }
-wait_quiet() {
-  local deadline=$((SECONDS + QUIET_WAIT_S)) a b warned=""
-  while :; do
-    a=$(cpu_ticks); sleep 2; b=$(cpu_ticks)
-    QUIET_BUSY=$(awk -v d=$((b - a)) 'BEGIN { printf "%.2f", d / 100 / 2 }')
-    awk -v x="$QUIET_BUSY" -v m="$QUIET_MAX_CORES" 'BEGIN { exit !(x < m) }' && return 0
-    if [ "$SECONDS" -ge "$deadline" ]; then log "machine still busy ($QUIET_BUSY cores); running anyway"; return 0; fi
-    [ -z "$warned" ] && { log "machine busy ($QUIET_BUSY cores used by other processes); waiting"; warned=1; }
-  done
-}
-
 if [ "$PIN" = pinned ]; then SRV_PFX=(taskset -c 0); LOAD_PFX=(taskset -c 1); else SRV_PFX=(); LOAD_PFX=(); fi
 
 # start_server DATA LOGNAME: starts it in the background; sets SPID and url

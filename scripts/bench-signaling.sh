@@ -89,27 +89,13 @@ export SECUREVOX_LOG_LEVEL=warn
 # load.js connects (they are started right before it anyway)
 export SECUREVOX_AUTH_ACCESS_TOKEN_TTL_S=86400 SECUREVOX_CALLS_RING_TIMEOUT_S=600
 
-# Other work on the machine spoils the figures (a 2-core box). cpu_ticks: busy ticks of all CPUs
-# (USER_HZ); proc_ticks PID: utime+stime of a process; wait_quiet: wait (up to QUIET_WAIT_S)
-# until the machine is idle (< QUIET_MAX_CORES busy over 2 s); sets QUIET_BUSY (cores).
+# Other work on the machine spoils the figures (a 2-core box): cpu_ticks and wait_quiet come from
+# scripts/bench/prelude.sh; proc_ticks PID: utime+stime of a process.
 QUIET_WAIT_S=${QUIET_WAIT_S:-600}
 QUIET_MAX_CORES=${QUIET_MAX_CORES:-0.15}
 OTHER_MAX=${OTHER_MAX:-0.15}   # a run during which others used more than this many cores is redone
 ATTEMPTS=${ATTEMPTS:-3}
-# (irq and softirq are counted: this kernel charges softirq work done in a process's context to
-# that process too, so leaving them out made "other" negative under loopback load)
-cpu_ticks() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat; }
 proc_ticks() { awk '{ sub(/.*\) /, ""); print $12+$13 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
-wait_quiet() {
-  local deadline=$((SECONDS + QUIET_WAIT_S)) a b warned=""
-  while :; do
-    a=$(cpu_ticks); sleep 2; b=$(cpu_ticks)
-    QUIET_BUSY=$(awk -v d=$((b - a)) 'BEGIN { printf "%.2f", d / 100 / 2 }')
-    awk -v x="$QUIET_BUSY" -v m="$QUIET_MAX_CORES" 'BEGIN { exit !(x < m) }' && return 0
-    if [ "$SECONDS" -ge "$deadline" ]; then log "machine still busy ($QUIET_BUSY cores); running anyway"; return 0; fi
-    [ -z "$warned" ] && { log "machine busy ($QUIET_BUSY cores used by other processes); waiting"; warned=1; }
-  done
-}
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status" 2>/dev/null || echo null; }
 

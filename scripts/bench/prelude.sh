@@ -26,3 +26,21 @@ bench_cleanup() {
 }
 
 log() { echo "[$BENCH_NAME] $*" >&2; }
+
+# Busy CPU ticks of the whole machine (USER_HZ). irq and softirq count: this kernel charges
+# softirq work done in a process's context to that process too, so leaving them out made
+# "other processes' CPU" negative under loopback load.
+cpu_ticks() { awk '/^cpu / {print $2+$3+$4+$7+$8+$9}' /proc/stat; }
+
+# Other work spoils the figures (a 2-core box): waits (up to $QUIET_WAIT_S) until the machine
+# uses less than $QUIET_MAX_CORES over 2 s; sets QUIET_BUSY (cores).
+wait_quiet() {
+  local deadline=$((SECONDS + QUIET_WAIT_S)) a b warned=""
+  while :; do
+    a=$(cpu_ticks); sleep 2; b=$(cpu_ticks)
+    QUIET_BUSY=$(awk -v d=$((b - a)) 'BEGIN { printf "%.2f", d / 100 / 2 }')
+    awk -v x="$QUIET_BUSY" -v m="$QUIET_MAX_CORES" 'BEGIN { exit !(x < m) }' && return 0
+    if [ "$SECONDS" -ge "$deadline" ]; then log "machine still busy ($QUIET_BUSY cores); running anyway"; return 0; fi
+    [ -z "$warned" ] && { log "machine busy ($QUIET_BUSY cores used by other processes); waiting"; warned=1; }
+  done
+}
