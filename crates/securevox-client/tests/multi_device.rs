@@ -20,6 +20,16 @@ on_both_backends!(
     removed_devices_and_users_who_left_are_removed_from_the_group
 );
 
+/// A second device of `laptop`'s user (`name`), in `dir/<name>-phone`, linked by `laptop`.
+async fn link_phone(server: &TestServer, dir: &Path, laptop: &mut Client, name: &str) -> Client {
+    let profile = dir.join(format!("{name}-phone"));
+    let pending = Client::start_link(&server.base, &profile, name, PASSWORD).await.unwrap();
+    laptop.approve_link(&pending.code()).await.unwrap();
+    let phone = pending.wait(WAIT).await.unwrap();
+    assert_eq!(laptop.devices().await.unwrap().len(), 2, "{name} has two devices");
+    phone
+}
+
 /// A user's first device (registered with `invite`, or as the first user) and a second one
 /// linked to it.
 async fn user_with_two_devices(
@@ -30,11 +40,7 @@ async fn user_with_two_devices(
 ) -> (Client, Client) {
     let first = dir.join(format!("{name}-laptop"));
     let mut laptop = Client::register(&server.base, &first, name, PASSWORD, invite).await.unwrap();
-    let second = dir.join(format!("{name}-phone"));
-    let pending = Client::start_link(&server.base, &second, name, PASSWORD).await.unwrap();
-    laptop.approve_link(&pending.code()).await.unwrap();
-    let phone = pending.wait(WAIT).await.unwrap();
-    assert_eq!(laptop.devices().await.unwrap().len(), 2, "{name} has two devices");
+    let phone = link_phone(server, dir, &mut laptop, name).await;
     (laptop, phone)
 }
 
@@ -147,11 +153,7 @@ async fn removed_devices_and_users_who_left_are_removed_from_the_group(backend: 
     let server = TestServer::start_on(&backend).await;
     let dirs = tempfile::tempdir().unwrap();
     let (mut alice, mut bob) = server.pair(dirs.path(), "alice", "bob").await;
-    let pending = Client::start_link(&server.base, &dirs.path().join("bob-phone"), "bob", PASSWORD)
-        .await
-        .unwrap();
-    bob.approve_link(&pending.code()).await.unwrap();
-    let mut phone = pending.wait(WAIT).await.unwrap();
+    let mut phone = link_phone(&server, dirs.path(), &mut bob, "bob").await;
     let invite = server.invite(&alice.profile().access_token).await;
     let mut carol = Client::register(
         &server.base,
