@@ -313,6 +313,11 @@ pub struct RealtimeConfig {
     pub ping_interval_s: u64,
     /// Seconds to wait for a pong before the connection counts as lost (`pingTimeout`).
     pub ping_timeout_s: u64,
+    /// Microseconds a waking worker waits, while Socket.IO events arrive fast, so that one pass
+    /// reads and relays what arrives meanwhile (`realtime::coalesce`); 0 turns it off.
+    pub coalesce_us: u64,
+    /// Socket.IO events per second (whole server) from which [`Self::coalesce_us`] applies.
+    pub coalesce_min_events_per_s: u64,
 }
 
 impl Default for RealtimeConfig {
@@ -322,6 +327,8 @@ impl Default for RealtimeConfig {
             max_payload_bytes: 256 * 1024,
             ping_interval_s: 25,
             ping_timeout_s: 20,
+            coalesce_us: 200,
+            coalesce_min_events_per_s: 10_000,
         }
     }
 }

@@ -183,6 +183,8 @@ pub async fn serve(
         }
     };
     let app = router(state.clone()).into_make_service_with_connect_info::<SocketAddr>();
+    let realtime = &state.config.realtime;
+    realtime::coalesce::configure(realtime.coalesce_us, realtime.coalesce_min_events_per_s);
     // Signaling is many small messages: Nagle's delay would sit on each of them.
     let listener = realtime::read_ahead::ReadAheadListener(listener).tap_io(|tcp| {
         let _ = tcp.get_ref().set_nodelay(true);

@@ -169,6 +169,8 @@ pub struct RealtimeMetrics {
     calls_ended: Family<NameLabel, Counter>,
     /// Seconds from a call's creation to its first answer.
     pub call_setup: Histogram,
+    /// Wake-ups that waited `realtime.coalesce_us`, copied from the process's count at scrape.
+    coalesced_wakeups: Counter,
 }
 
 impl RealtimeMetrics {
@@ -198,6 +200,12 @@ impl RealtimeMetrics {
             "Time from a call's creation to its first answer",
             call_setup.clone(),
         );
+        let coalesced_wakeups = Counter::default();
+        registry.register(
+            "realtime_coalesced_wakeups",
+            "Runtime wake-ups that waited realtime.coalesce_us because signaling was busy",
+            coalesced_wakeups.clone(),
+        );
         let counter = |n: &str| relayed.get_or_create(&NameLabel { name: n.into() }).clone();
         let (relayed_offer, relayed_answer, relayed_ice) =
             (counter("offer"), counter("answer"), counter("ice_candidate"));
@@ -210,6 +218,7 @@ impl RealtimeMetrics {
             signaling_errors,
             calls_ended,
             call_setup,
+            coalesced_wakeups,
         }
     }
 
@@ -312,6 +321,8 @@ impl Metrics {
         if let Some(turn) = &turn {
             self.turn.update(turn);
         }
+        let coalesced = &self.realtime.coalesced_wakeups;
+        coalesced.inc_by(crate::realtime::coalesce::waits().saturating_sub(coalesced.get()));
         self.db_up.set(i64::from(report.is_some()));
         if let Some(report) = report {
             for u in &report.usage {

@@ -93,7 +93,12 @@ enum UserCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        // Waits a little on waking while signaling is busy (`realtime.coalesce_us`).
+        .on_thread_unpark(securevox_api::realtime::coalesce::on_worker_unpark)
+        .build();
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -88,7 +88,7 @@ pub const MAX_SECONDS: u64 = 3650 * 24 * 3600;
 /// Refuses values outside what the server can use, naming the key and its variable.
 fn check_ranges(c: &Config) -> Result<()> {
     let seconds = 1..=MAX_SECONDS;
-    let checks: [(&str, u64, std::ops::RangeInclusive<u64>, &str); 21] = [
+    let checks: [(&str, u64, std::ops::RangeInclusive<u64>, &str); 23] = [
         ("auth.access_token_ttl_s", c.auth.access_token_ttl_s, seconds.clone(), " seconds"),
         ("auth.refresh_token_ttl_s", c.auth.refresh_token_ttl_s, seconds.clone(), " seconds"),
         (
@@ -121,6 +121,13 @@ fn check_ranges(c: &Config) -> Result<()> {
         ("realtime.max_payload_bytes", c.realtime.max_payload_bytes, 16_384..=16_777_216, " bytes"),
         ("realtime.ping_interval_s", c.realtime.ping_interval_s, 1..=3600, " seconds"),
         ("realtime.ping_timeout_s", c.realtime.ping_timeout_s, 1..=3600, " seconds"),
+        ("realtime.coalesce_us", c.realtime.coalesce_us, 0..=1_000, " microseconds"),
+        (
+            "realtime.coalesce_min_events_per_s",
+            c.realtime.coalesce_min_events_per_s,
+            1..=u64::MAX,
+            " events per second",
+        ),
         ("calls.ring_timeout_s", c.calls.ring_timeout_s, 1..=3600, " seconds"),
         ("calls.rejoin_grace_s", c.calls.rejoin_grace_s, 0..=3600, " seconds"),
         ("calls.idle_timeout_s", c.calls.idle_timeout_s, 1..=MAX_SECONDS, " seconds"),
@@ -339,6 +346,12 @@ mod tests {
             ("SECUREVOX_RETENTION_SESSIONS_DAYS", "retention.sessions_days", "213503982334601"),
             ("SECUREVOX_RETENTION_CLEANUP_INTERVAL_S", "retention.cleanup_interval_s", "0"),
             ("SECUREVOX_MAX_BODY_BYTES", "max_body_bytes", "1023"),
+            ("SECUREVOX_REALTIME_COALESCE_US", "realtime.coalesce_us", "1001"),
+            (
+                "SECUREVOX_REALTIME_COALESCE_MIN_EVENTS_PER_S",
+                "realtime.coalesce_min_events_per_s",
+                "0",
+            ),
         ] {
             refused(var, bad, key);
         }
@@ -352,9 +365,12 @@ mod tests {
             ("SECUREVOX_RETENTION_SESSIONS_DAYS", "0"),
             ("SECUREVOX_RETENTION_CLEANUP_INTERVAL_S", "1"),
             ("SECUREVOX_MAX_BODY_BYTES", "1024"),
+            ("SECUREVOX_REALTIME_COALESCE_US", "0"),
+            ("SECUREVOX_REALTIME_COALESCE_MIN_EVENTS_PER_S", "1"),
         ]);
         let c = load(None, &limits, &[]).expect("the bounds themselves are allowed");
         assert_eq!(c.retention.sessions_days, 0);
+        assert_eq!((c.realtime.coalesce_us, c.realtime.coalesce_min_events_per_s), (0, 1));
     }
 
     #[test]

@@ -102,6 +102,62 @@ impl Drop for Served {
     }
 }
 
+/// `securevox_realtime_coalesced_wakeups_total` from the server's /metrics.
+async fn coalesced_wakeups(client: &reqwest::Client, base: &str) -> u64 {
+    let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| l.starts_with("securevox_realtime_coalesced_wakeups_total "))
+        .unwrap_or_else(|| panic!("no coalesced wake-ups counter in:\n{metrics}"));
+    line.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+/// Receive coalescing (`realtime.coalesce_us`) lives in the binary's runtime, so only a real
+/// `securevox serve` shows it. Forced on for any traffic, with the longest delay allowed, the
+/// official socket.io-client's ordering scenario (two peers, 400 interleaved offer / answer /
+/// ice_candidate each, both sending at once) still gets every event, in order, and the server
+/// did wait.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_with_coalescing_forced_on_relays_everything_in_order() {
+    let Some(scripts) = common::node::socketio_scripts() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // The scenarios' harness wants an admin's token.
+    let mut add = securevox(&data, "sqlite");
+    add.args(["user", "add", "root", "--admin", "--password-stdin"]);
+    assert!(run(add, Some(PASSWORD)).status.success());
+    let mut cmd = securevox(&data, "sqlite");
+    cmd.env("SECUREVOX_AUTH_REGISTRATION", "open")
+        .env("SECUREVOX_REALTIME_COALESCE_US", "1000")
+        .env("SECUREVOX_REALTIME_COALESCE_MIN_EVENTS_PER_S", "1");
+    let served = Served::start(cmd);
+    let client = served.ready().await;
+    let login: Value = client
+        .post(format!("{}/api/v1/auth/login", served.base))
+        .json(&serde_json::json!({"username": "root", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let admin = login["access_token"].as_str().expect("admin logs in").to_owned();
+    let args = ["--test", "--test-reporter=spec", "--test-name-pattern=arrives in order"]
+        .map(String::from)
+        .into_iter()
+        .chain([scripts.join("live.test.mjs").display().to_string()])
+        .collect();
+    let env = vec![("SECUREVOX_URL", served.base.clone()), ("SECUREVOX_ADMIN_TOKEN", admin)];
+    let output = common::node::run_node(scripts, args, env, 120).await;
+    let report = String::from_utf8_lossy(&output.stdout);
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "ordering scenario failed:\n{report}\n{errors}");
+    assert!(report.contains("ℹ pass 1") && report.contains("ℹ fail 0"), "it ran:\n{report}");
+    let waited = coalesced_wakeups(&client, &served.base).await;
+    assert!(waited > 0, "the server waited on waking while events arrived");
+    assert!(served.terminate().success());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_runs_on_defaults_in_the_working_directory_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -115,6 +171,7 @@ async fn serve_runs_on_defaults_in_the_working_directory_and_stops_on_sigterm() 
     let health: Value =
         client.get(format!("{}/health", served.base)).send().await.unwrap().json().await.unwrap();
     assert_eq!(health["status"], "healthy");
+    assert_eq!(coalesced_wakeups(&client, &served.base).await, 0, "a quiet server never waits");
 
     let data = dir.path().join("data");
     assert!(data.join("securevox.db").exists(), "SQLite under ./data by default");

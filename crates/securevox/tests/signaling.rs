@@ -14,28 +14,11 @@ use common::{Backend, TestServer};
 use securevox_api::config::Secret;
 use securevox_domain::RegistrationMode;
 use std::path::PathBuf;
-use std::process::Command;
 
 const JWT_SECRET: &str = "signaling-test-signing-key-0123456789abcdef";
 
-fn scripts_dir() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/socketio");
-    let ready = dir.join("node_modules/socket.io-client").is_dir()
-        && Command::new("node").arg("--version").output().is_ok_and(|o| o.status.success());
-    if ready {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var("SECUREVOX_TEST_REQUIRE_NODE").as_deref() != Ok("1"),
-        "SECUREVOX_TEST_REQUIRE_NODE=1 but node or tests/socketio/node_modules is missing \
-         (npm ci --prefix tests/socketio)"
-    );
-    eprintln!("socket.io-client scenarios not run: node or tests/socketio/node_modules missing");
-    None
-}
-
 async fn socketio_client_scenarios(backend: Backend) {
-    let Some(dir) = scripts_dir() else { return };
+    let Some(dir) = common::node::socketio_scripts() else { return };
     let server = TestServer::start_with(backend, |c| {
         c.auth.registration = RegistrationMode::Open;
         c.auth.jwt_secret = Secret(JWT_SECRET.into());

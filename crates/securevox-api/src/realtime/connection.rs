@@ -424,6 +424,7 @@ impl MessageHandler<LocalAdapter, Raw> for Inbound {
         mut packet: PacketValue,
         ack_id: Option<i64>,
     ) {
+        super::coalesce::note_event();
         let Ok(ack) = AckSender::from_message_parts(&socket, &mut packet, &ack_id);
         let socket = SocketRef::from(socket);
         let parsed = match &packet {

@@ -10,6 +10,7 @@
 //! order the connection delivered them, and [`connection::Connection`] keeps that order:
 //! relays run inline, anything that awaits runs on a task that drains the socket's queue.
 
+pub mod coalesce;
 pub mod connection;
 pub mod identity;
 pub mod presence;

@@ -22,3 +22,25 @@ pub async fn run_node(
     .await
     .expect("node runner")
 }
+
+/// `tests/socketio` (the official `socket.io-client` scenarios), if Node and its packages are
+/// there. Without them: `None` (the caller says it did not run), unless
+/// `SECUREVOX_TEST_REQUIRE_NODE=1` (set by CI), which fails instead.
+#[allow(dead_code)] // not every test binary runs the scenarios
+pub fn socketio_scripts() -> Option<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/socketio");
+    let node_runs = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if node_runs && dir.join("node_modules/socket.io-client").is_dir() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var("SECUREVOX_TEST_REQUIRE_NODE").as_deref() != Ok("1"),
+        "SECUREVOX_TEST_REQUIRE_NODE=1 but node or tests/socketio/node_modules is missing \
+         (npm ci --prefix tests/socketio)"
+    );
+    eprintln!("socket.io-client scenarios not run: node or tests/socketio/node_modules missing");
+    None
+}
