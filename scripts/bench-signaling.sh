@@ -27,6 +27,10 @@
 #     PERF=1 (profile our server during each load: $LOGS/<run>.perf.data, read with
 #       `perf report -i … --no-children`; the profiler's own cost makes those runs' CPU figures
 #       unusable for the comparison)
+#     SERVER_BIN=path (measure this build of securevox instead of building target/release, e.g. one
+#       with frame pointers for PERF=1: RUSTFLAGS="-C force-frame-pointers=yes" --target-dir …)
+#     PERF=stat (both servers: count system calls by kind and context switches during each load
+#       with `perf stat`: $LOGS/<run>.perf-stat.csv; cheap, but still not for the CPU comparison)
 # Output: $OUT_DIR/results-<stamp>.jsonl (one line per run), $OUT_DIR/summary-<stamp>.md,
 #   server logs in $OUT_DIR/logs-<stamp>/.
 set -uo pipefail
@@ -53,19 +57,24 @@ bench_prelude bench-signaling
 HELPERS=$ROOT/scripts/bench
 
 # ---------------------------------------------------------------- build and harness
-log "building release"
-cargo build --release -q -p securevox || { log "build failed"; exit 1; }
+if [ -n "${SERVER_BIN:-}" ]; then
+  log "measuring $SERVER_BIN (not rebuilt)"
+else
+  log "building release"
+  cargo build --release -q -p securevox || { log "build failed"; exit 1; }
+fi
 # a private copy: a rebuild of target/release during the matrix must not change what is measured
-cp "$ROOT/target/release/securevox" "$WORK/securevox"
+cp "${SERVER_BIN:-$ROOT/target/release/securevox}" "$WORK/securevox"
 BIN=$WORK/securevox
 # signaling only: the embedded TURN server's port would collide with a TURN server running
 export SECUREVOX_TURN_ENABLED=false
 # perf finds the symbols of the (deleted) private copy by build id
-[ -n "${PERF:-}" ] && perf buildid-cache -a "$BIN"
+[ -n "${PERF:-}" ] && [ "$PERF" != stat ] && perf buildid-cache -a "$BIN"
+PERF_STAT_EVENTS="raw_syscalls:sys_enter,syscalls:sys_enter_epoll_wait,syscalls:sys_enter_recvfrom,syscalls:sys_enter_read,syscalls:sys_enter_sendto,syscalls:sys_enter_write,syscalls:sys_enter_writev,syscalls:sys_enter_futex,context-switches"
 # provenance: commit, a hash of uncommitted changes (tracked diff + untracked files), the binary's hash
-dirty=$( { git diff HEAD -- crates Cargo.toml Cargo.lock; git ls-files -z --others --exclude-standard -- crates | xargs -0 -r cat; } | sha256sum | cut -c1-12)
+dirty=$( { git diff HEAD -- crates third_party Cargo.toml Cargo.lock; git ls-files -z --others --exclude-standard -- crates third_party | xargs -0 -r cat; } | sha256sum | cut -c1-12)
 BUILD="$(git rev-parse --short HEAD)"
-[ -n "$(git status --porcelain -- crates Cargo.toml Cargo.lock)" ] && BUILD="$BUILD+dirty:$dirty"
+[ -n "$(git status --porcelain -- crates third_party Cargo.toml Cargo.lock)" ] && BUILD="$BUILD+dirty:$dirty"
 BUILD="$BUILD bin:$(sha256sum "$BIN" | cut -c1-12)"
 log "measuring $BUILD"
 
@@ -189,7 +198,10 @@ run_one() {
   fi
   rm -f "$WORK/order.jsonl"
   local perf_pid=""
-  if [ -n "${PERF:-}" ] && [ "$server" = securevox ]; then
+  if [ "${PERF:-}" = stat ]; then
+    perf stat -x, -e "$PERF_STAT_EVENTS" -p "$SPID" -o "$LOGS/$tag.perf-stat.csv" >/dev/null 2>&1 &
+    perf_pid=$!
+  elif [ -n "${PERF:-}" ] && [ "$server" = securevox ]; then
     perf record -q -e cpu-clock -F 1999 -g -p "$SPID" -o "$LOGS/$tag.perf.data" >/dev/null 2>&1 &
     perf_pid=$!
   fi
