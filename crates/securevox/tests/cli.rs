@@ -82,6 +82,23 @@ impl Served {
         }
     }
 
+    /// Logs `username` (password [`PASSWORD`]) in; their access token.
+    async fn login(&self, client: &reqwest::Client, username: &str) -> String {
+        let login: Value = client
+            .post(format!("{}/api/v1/auth/login", self.base))
+            .json(&serde_json::json!({"username": username, "password": PASSWORD}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        login["access_token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{username} logs in: {login}"))
+            .to_owned()
+    }
+
     fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().to_string();
         assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
@@ -132,16 +149,7 @@ async fn serve_with_coalescing_forced_on_relays_everything_in_order() {
         .env("SECUREVOX_REALTIME_COALESCE_MIN_EVENTS_PER_S", "1");
     let served = Served::start(cmd);
     let client = served.ready().await;
-    let login: Value = client
-        .post(format!("{}/api/v1/auth/login", served.base))
-        .json(&serde_json::json!({"username": "root", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let admin = login["access_token"].as_str().expect("admin logs in").to_owned();
+    let admin = served.login(&client, "root").await;
     let args = ["--test", "--test-reporter=spec", "--test-name-pattern=arrives in order"]
         .map(String::from)
         .into_iter()
@@ -217,16 +225,7 @@ async fn user_commands_work_while_the_server_runs(backend: Backend) {
     assert_eq!(roles, [("Bob", "user"), ("root", "admin")]);
 
     // Bob logs in to the running server; disabling him from the CLI cuts him off at once.
-    let login: Value = client
-        .post(format!("{}/api/v1/auth/login", served.base))
-        .json(&serde_json::json!({"username": "bob", "password": PASSWORD}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = login["access_token"].as_str().expect("login worked").to_owned();
+    let token = served.login(&client, "bob").await;
     let me = |token: String| {
         let request = client.get(format!("{}/api/v1/me", served.base)).bearer_auth(token);
         async move { request.send().await.unwrap().status() }
